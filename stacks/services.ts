@@ -1,0 +1,105 @@
+/**
+ * The service catalogue: what every tier deploys and how it is wired. One source of truth
+ * for the Pulumi program (boot units, later Kubernetes deployments), `tierstack plan`,
+ * `npm run local` and the policies. Services never import this file; each service's own
+ * `src/config.ts` validates the same keys at start, and a test checks the two agree.
+ */
+export type ServiceName = "task-queue" | "mcp-gateway" | "brain";
+
+export interface EnvKey {
+  /** Environment variable name, as the service's config.ts reads it. */
+  name: string;
+  description: string;
+  /** Required at start; the service refuses to start without it. */
+  required: boolean;
+  /** Fetched from Secret Manager at boot; never rendered into boot configuration or outputs. */
+  secret: boolean;
+  /** Default used by the service when unset (documentation; the service owns the default). */
+  default?: string;
+}
+
+export interface ServiceSpec {
+  name: ServiceName;
+  description: string;
+  port: number;
+  healthPath: "/healthz";
+  readyPath: "/readyz";
+  metricsPath: "/metrics";
+  /** Stack config key holding the image reference (tag, plus digest where a source gives one). */
+  imageKey: string;
+  /** Path prefixes reachable from the internet through the tunnel; everything else sits behind Access. */
+  publicPaths: string[];
+  /** Entry point for `npm run local` (run with tsx). */
+  localEntry: string;
+  env: EnvKey[];
+}
+
+const common: EnvKey[] = [
+  { name: "PORT", description: "TCP port to listen on", required: false, secret: false },
+  { name: "HOST", description: "Address to bind", required: false, secret: false, default: "0.0.0.0" },
+  { name: "LOG_LEVEL", description: "pino log level", required: false, secret: false, default: "info" },
+];
+
+export const services: Record<ServiceName, ServiceSpec> = {
+  "task-queue": {
+    name: "task-queue",
+    description: "Work queue the agents share: leases, fencing, retries, dead letters, events on NATS",
+    port: 7401,
+    healthPath: "/healthz",
+    readyPath: "/readyz",
+    metricsPath: "/metrics",
+    imageKey: "taskQueueImage",
+    publicPaths: [],
+    localEntry: "services/task-queue/src/server.ts",
+    env: [
+      ...common,
+      { name: "DATABASE_URL", description: "sqlite:/path/file.db (single-box) or postgres://… (tier-50+); also holds agent tokens", required: true, secret: true },
+      { name: "NATS_URL", description: "NATS server(s), comma-separated; unset keeps events in the outbox", required: false, secret: false },
+    ],
+  },
+  "mcp-gateway": {
+    name: "mcp-gateway",
+    description: "Front door from agents to MCP tool servers, sharded by namespace",
+    port: 7402,
+    healthPath: "/healthz",
+    readyPath: "/readyz",
+    metricsPath: "/metrics",
+    imageKey: "mcpGatewayImage",
+    publicPaths: [],
+    localEntry: "services/mcp-gateway/src/server.ts",
+    env: [
+      ...common,
+      { name: "GATEWAY_SHARDS", description: "JSON shard map: namespace → MCP server replica URLs", required: true, secret: false },
+      { name: "TOKENS_DATABASE_URL", description: "Where agent tokens live (the task queue's database)", required: true, secret: true },
+      { name: "REDIS_URL", description: "Session registry in Redis (tier-50+); unset keeps it in memory", required: false, secret: false },
+      { name: "GATEWAY_UPSTREAM_TOKEN", description: "The gateway's own credential towards the shards", required: false, secret: true },
+    ],
+  },
+  brain: {
+    name: "brain",
+    description: "Learner-facing service: WhatsApp Cloud API webhooks, LLM routing, Stripe plans",
+    port: 7403,
+    healthPath: "/healthz",
+    readyPath: "/readyz",
+    metricsPath: "/metrics",
+    imageKey: "brainImage",
+    publicPaths: ["/webhooks/whatsapp", "/webhooks/stripe", "/signup"],
+    localEntry: "services/brain/src/server.ts",
+    env: [
+      ...common,
+      { name: "DATABASE_URL", description: "sqlite:/path/file.db (single-box) or postgres://… (tier-50+)", required: true, secret: true },
+      { name: "REDIS_URL", description: "Shared send-rate bucket across replicas; unset uses a local bucket", required: false, secret: false },
+      { name: "WHATSAPP_APP_SECRET", description: "Meta app secret: verifies X-Hub-Signature-256", required: true, secret: true },
+      { name: "WHATSAPP_VERIFY_TOKEN", description: "Webhook verification token (hub.verify_token)", required: true, secret: true },
+      { name: "WHATSAPP_ACCESS_TOKEN", description: "Cloud API bearer token for sending", required: true, secret: true },
+      { name: "WHATSAPP_PHONE_NUMBER_ID", description: "Sending phone number id", required: true, secret: false },
+      { name: "LLM_BASE_URL", description: "OpenAI-compatible endpoint (LiteLLM in the tiers)", required: true, secret: false },
+      { name: "LLM_API_KEY", description: "Key for the LLM endpoint", required: false, secret: true },
+      { name: "STRIPE_SECRET_KEY", description: "Stripe API key (payment links)", required: true, secret: true },
+      { name: "STRIPE_WEBHOOK_SECRET", description: "Stripe webhook signing secret", required: true, secret: true },
+      { name: "BRAIN_ADMIN_TOKEN", description: "Bearer token for the admin endpoints", required: true, secret: true },
+    ],
+  },
+};
+
+export const serviceNames = Object.keys(services) as ServiceName[];
