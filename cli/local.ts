@@ -1,0 +1,227 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { services, serviceNames, type ServiceName } from "../stacks/services.js";
+
+/**
+ * `npm run local`: the single-box tier on this machine. Starts the catalogue's services as
+ * processes (SQLite under ./.data, NATS when nats-server is on PATH, a demo MCP shard for the
+ * gateway), issues a local agent token, prints the URLs and stops everything on Ctrl-C.
+ */
+const root = resolve(__dirname, "..");
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  log: string;
+}
+
+export interface LocalContext {
+  dataDir: string;
+  natsUrl?: string;
+  secrets: Record<string, string>;
+  shardsJson: string;
+}
+
+/** The environment each service gets locally; any key already in the caller's environment wins. */
+export function localEnv(name: ServiceName, ctx: LocalContext): Record<string, string> {
+  const db = `sqlite:${join(ctx.dataDir, "task-queue.db")}`;
+  const base: Record<string, string> = { PORT: String(services[name].port), HOST: "127.0.0.1", LOG_LEVEL: "info" };
+  const pick = (keys: string[]) => Object.fromEntries(keys.map((k) => [k, ctx.secrets[k] as string]));
+  switch (name) {
+    case "task-queue":
+      return { ...base, DATABASE_URL: db, ...(ctx.natsUrl ? { NATS_URL: ctx.natsUrl } : {}) };
+    case "mcp-gateway":
+      return { ...base, TOKENS_DATABASE_URL: db, GATEWAY_SHARDS: ctx.shardsJson, ...pick(["GATEWAY_UPSTREAM_TOKEN"]) };
+    case "brain":
+      return {
+        ...base,
+        DATABASE_URL: `sqlite:${join(ctx.dataDir, "brain.db")}`,
+        WHATSAPP_PHONE_NUMBER_ID: "local-phone-number-id",
+        LLM_BASE_URL: "http://127.0.0.1:8080/v1",
+        ...pick(["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_ACCESS_TOKEN", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "BRAIN_ADMIN_TOKEN"]),
+      };
+  }
+}
+
+/** Local secrets: generated once into .data/local-secrets.json (mode 600); the caller's environment overrides. */
+export function localSecrets(dataDir: string): Record<string, string> {
+  const file = join(dataDir, "local-secrets.json");
+  const made: Record<string, string> = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  const want: Record<string, () => string> = {
+    WHATSAPP_APP_SECRET: () => randomBytes(16).toString("hex"),
+    WHATSAPP_VERIFY_TOKEN: () => randomBytes(12).toString("hex"),
+    WHATSAPP_ACCESS_TOKEN: () => "local-no-cloud-api-token",
+    STRIPE_SECRET_KEY: () => "sk_test_local_no_stripe",
+    STRIPE_WEBHOOK_SECRET: () => `whsec_${randomBytes(24).toString("base64url")}`,
+    BRAIN_ADMIN_TOKEN: () => randomBytes(24).toString("base64url"),
+    GATEWAY_UPSTREAM_TOKEN: () => randomBytes(24).toString("base64url"),
+  };
+  let changed = false;
+  for (const [k, gen] of Object.entries(want)) {
+    if (!made[k]) {
+      made[k] = gen();
+      changed = true;
+    }
+  }
+  if (changed) writeFileSync(file, JSON.stringify(made, null, 2) + "\n", { mode: 0o600 });
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(want)) out[k] = process.env[k] || (made[k] as string);
+  return out;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (a && typeof a === "object" ? res(a.port) : rej(new Error("no port"))));
+    });
+  });
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = net.createServer();
+    s.once("error", () => res(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => res(true)));
+  });
+}
+
+async function waitReady(url: string, proc: Proc, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited with code ${proc.child.exitCode}; see ${proc.log}`);
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${proc.name} not ready at ${url} after ${timeoutMs / 1000} s; see ${proc.log}`);
+}
+
+export async function runLocal(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { data: { type: "string" }, "ready-timeout": { type: "string" } } });
+  const dataDir = resolve(values.data ?? join(root, ".data"));
+  const readyTimeout = Number(values["ready-timeout"] ?? 60) * 1000;
+  mkdirSync(join(dataDir, "logs"), { recursive: true });
+
+  for (const name of serviceNames) {
+    if (!(await portFree(services[name].port))) {
+      process.stderr.write(`local: port ${services[name].port} (${name}) is in use: stop whatever holds it, or the earlier npm run local\n`);
+      return 1;
+    }
+  }
+
+  const procs: Proc[] = [];
+  const start = (name: string, cmd: string, args: string[], env: Record<string, string>): Proc => {
+    const log = join(dataDir, "logs", `${name}.log`);
+    const out = createWriteStream(log, { flags: "a" });
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+    const p = { name, child, log };
+    procs.push(p);
+    return p;
+  };
+  let stopping = false;
+  const stopAll = async () => {
+    stopping = true;
+    for (const p of [...procs].reverse()) {
+      if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
+      const exited = new Promise((r) => p.child.once("exit", r));
+      p.child.kill("SIGTERM");
+      const timer = setTimeout(() => p.child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+
+  try {
+    const secrets = localSecrets(dataDir);
+    let natsUrl: string | undefined;
+    if (spawnSync("sh", ["-c", "command -v nats-server"]).status === 0) {
+      const port = (await portFree(4222)) ? 4222 : await freePort();
+      mkdirSync(join(dataDir, "nats"), { recursive: true });
+      const nats = start("nats", "nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", join(dataDir, "nats"), "-m", "0"], {});
+      natsUrl = `nats://127.0.0.1:${port}`;
+      await waitTcp(port, nats, readyTimeout);
+    } else {
+      process.stderr.write("local: nats-server is not on PATH: task events stay in the outbox\n");
+    }
+
+    const shardPort = await freePort();
+    const shard = start("demo-mcp-shard", process.execPath, ["--import", "tsx", "services/mcp-gateway/test/demo-server.ts"], { PORT: String(shardPort), HOST: "127.0.0.1" });
+    await waitTcp(shardPort, shard, readyTimeout);
+    const ctx: LocalContext = { dataDir, natsUrl, secrets, shardsJson: JSON.stringify({ demo: [`http://127.0.0.1:${shardPort}/mcp`] }) };
+
+    for (const name of serviceNames) {
+      const spec = services[name];
+      const p = start(name, process.execPath, ["--import", "tsx", spec.localEntry], localEnv(name, ctx));
+      await waitReady(`http://127.0.0.1:${spec.port}${spec.readyPath}`, p, readyTimeout);
+    }
+
+    const { runToken } = await import("./token.js");
+    let token = "";
+    await runToken(["issue", "local-agent", "--label", "npm run local", "--db", `sqlite:${join(dataDir, "task-queue.db")}`], (l) => (token = l));
+
+    const lines = [
+      "tierstack single-box tier running locally (Ctrl-C stops it)",
+      ...serviceNames.map((n) => `  ${n.padEnd(12)} http://127.0.0.1:${services[n].port}   (${services[n].description})`),
+      `  nats         ${natsUrl ?? "not started"}`,
+      `  demo shard   http://127.0.0.1:${shardPort}/mcp (namespace "demo" behind the gateway)`,
+      `agent token (local-agent): ${token}`,
+      `secrets: ${join(dataDir, "local-secrets.json")}   logs: ${join(dataDir, "logs")}`,
+      `try: curl -H "authorization: Bearer ${token}" http://127.0.0.1:${services["task-queue"].port}/readyz`,
+    ];
+    console.log(lines.join("\n"));
+  } catch (err) {
+    process.stderr.write(`local: ${err instanceof Error ? err.message : String(err)}\n`);
+    await stopAll();
+    return 1;
+  }
+
+  return new Promise<number>((resolveExit) => {
+    const onSignal = async () => {
+      if (stopping) return;
+      console.log("stopping…");
+      await stopAll();
+      console.log("stopped");
+      resolveExit(0);
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    for (const p of procs) {
+      p.child.once("exit", async (code, signal) => {
+        if (stopping) return;
+        process.stderr.write(`local: ${p.name} exited (${signal ?? code}); stopping the rest. See ${p.log}\n`);
+        await stopAll();
+        resolveExit(1);
+      });
+    }
+  });
+}
+
+async function waitTcp(port: number, proc: Proc, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited with code ${proc.child.exitCode}; see ${proc.log}`);
+    if (await accepts(port)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${proc.name} did not open port ${port}; see ${proc.log}`);
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = net.connect({ host: "127.0.0.1", port });
+    s.once("connect", () => (s.destroy(), res(true)));
+    s.once("error", () => res(false));
+  });
+}
