@@ -1,0 +1,217 @@
+import { agentOf, AgentTokens, createServiceApp, HttpError, requireAgent, type ServiceApp } from "@tierstack/common";
+import type { TaskQueueConfig } from "./config.js";
+import { TaskQueue } from "./queue.js";
+import type { OutboxRelay } from "./relay.js";
+import { TASK_STATES, type EnqueueInput, type Lease, type Outcome, type Task, type TaskState, type TaskStore } from "./types.js";
+
+export interface AppDeps {
+  store: TaskStore;
+  tokens: AgentTokens;
+  /** Built by server.ts when NATS_URL is set; the app nudges it after writes. */
+  relay?: (svc: ServiceApp) => OutboxRelay;
+}
+
+export interface TaskQueueApp extends ServiceApp {
+  queue: TaskQueue;
+  relay?: OutboxRelay;
+}
+
+const QUEUE = { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" } as const;
+const ID_PARAMS = { type: "object", required: ["id"], properties: { id: { type: "integer", minimum: 1, maximum: Number.MAX_SAFE_INTEGER } } } as const;
+const TOKEN = { type: "string", minLength: 1, maxLength: 64 } as const;
+
+const enqueueItem = {
+  type: "object",
+  required: ["queue"],
+  additionalProperties: false,
+  properties: {
+    queue: QUEUE,
+    payload: {},
+    priority: { type: "integer", minimum: -1000, maximum: 1000 },
+    runAt: { type: "string", format: "date-time" },
+    maxAttempts: { type: "integer", minimum: 1, maximum: 1000 },
+    idempotencyKey: { type: "string", minLength: 1, maxLength: 200 },
+  },
+} as const;
+
+interface EnqueueBody {
+  queue: string;
+  payload?: unknown;
+  priority?: number;
+  runAt?: string;
+  maxAttempts?: number;
+  idempotencyKey?: string;
+}
+
+const publicLease = (l: Lease) => ({ ...l.task, leaseToken: l.leaseToken });
+
+/** Routes of the task queue over a store; server.ts adds listening, NATS and shutdown. */
+export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
+  const { store, tokens } = deps;
+  const svc = createServiceApp({
+    service: "task-queue",
+    logLevel: config.logLevel,
+    bodyLimit: Math.max(1024 * 1024, config.payloadMaxBytes * 4),
+    readiness: async () => {
+      try {
+        await store.ping();
+        return undefined;
+      } catch (err) {
+        return `database: ${(err as Error).message}`;
+      }
+    },
+  });
+  const { app } = svc;
+  const queue = new TaskQueue(store, {
+    backoffBaseMs: config.backoffBaseMs,
+    backoffMaxMs: config.backoffMaxMs,
+    reaperIntervalMs: config.reaperIntervalMs,
+    retentionHours: config.retentionHours,
+    batchConcurrency: config.batchConcurrency,
+    log: app.log,
+  }, svc.metrics);
+  const relay = deps.relay?.(svc);
+  const nudge = () => relay?.nudge();
+
+  const sizeCheck = (what: string, v: unknown) => {
+    const n = Buffer.byteLength(JSON.stringify(v ?? null));
+    if (n > config.payloadMaxBytes) throw new HttpError(413, `${what} is ${n} bytes; the limit is ${config.payloadMaxBytes}`);
+  };
+  const toInput = (b: EnqueueBody): EnqueueInput => {
+    sizeCheck("payload", b.payload);
+    let runAt: number | undefined;
+    if (b.runAt !== undefined) {
+      runAt = Date.parse(b.runAt);
+      if (Number.isNaN(runAt)) throw new HttpError(400, `runAt ${JSON.stringify(b.runAt)} is not a date-time`);
+    }
+    return { queue: b.queue, payload: b.payload ?? null, priority: b.priority ?? 0, runAt, maxAttempts: b.maxAttempts ?? config.maxAttemptsDefault, idempotencyKey: b.idempotencyKey };
+  };
+  const answer = (o: Outcome, id: number, staleMessage: string): { task: Task } => {
+    if (o.status === "ok") return { task: o.task };
+    if (o.status === "not_found") throw new HttpError(404, `task ${id} not found`);
+    if (o.status === "stale") throw new HttpError(409, staleMessage);
+    throw new HttpError(409, `task ${id} is ${o.task?.state}`);
+  };
+  const leaseSeconds = (v: number | undefined) => {
+    const s = v ?? config.leaseSecondsDefault;
+    if (s > config.leaseSecondsMax) throw new HttpError(400, `leaseSeconds ${s} exceeds the maximum ${config.leaseSecondsMax}`);
+    return s;
+  };
+  const stale = (id: number) => `lease on task ${id} is stale: expired, reclaimed or not yours`;
+
+  app.addHook("preClose", async () => {
+    queue.stop();
+  });
+  app.addHook("onClose", async () => {
+    await queue.close();
+    await relay?.stop();
+  });
+
+  app.register(async (v1) => {
+    v1.addHook("preHandler", requireAgent(tokens));
+
+    v1.post<{ Body: EnqueueBody }>("/tasks", { schema: { body: enqueueItem } }, async (req, reply) => {
+      const [r] = await queue.enqueue([toInput(req.body)]);
+      nudge();
+      return reply.code(r?.created ? 201 : 200).send(r);
+    });
+
+    v1.post<{ Body: { tasks: EnqueueBody[] } }>("/tasks/batch", {
+      schema: { body: { type: "object", required: ["tasks"], additionalProperties: false, properties: { tasks: { type: "array", minItems: 1, maxItems: 1000, items: enqueueItem } } } },
+    }, async (req) => {
+      const results = await queue.enqueue(req.body.tasks.map(toInput));
+      nudge();
+      return { results };
+    });
+
+    v1.post<{ Body: { queues: string[]; limit?: number; leaseSeconds?: number; waitMs?: number } }>("/claim", {
+      schema: {
+        body: {
+          type: "object",
+          required: ["queues"],
+          additionalProperties: false,
+          properties: {
+            queues: { type: "array", minItems: 1, maxItems: 20, items: QUEUE },
+            limit: { type: "integer", minimum: 1, maximum: 100 },
+            leaseSeconds: { type: "integer", minimum: 1 },
+            waitMs: { type: "integer", minimum: 0, maximum: 30_000 },
+          },
+        },
+      },
+    }, async (req, reply) => {
+      if (queue.isStopping) return reply.code(503).send({ error: "draining", message: "the service is shutting down; claim elsewhere" });
+      const b = req.body;
+      const leases = await queue.claim({ queues: b.queues, limit: b.limit ?? 1, leaseSeconds: leaseSeconds(b.leaseSeconds), owner: agentOf(req).agent }, b.waitMs ?? 0);
+      if (leases.length) nudge();
+      return { tasks: leases.map(publicLease) };
+    });
+
+    v1.post<{ Params: { id: number }; Body: { leaseToken: string; leaseSeconds?: number } }>("/tasks/:id/heartbeat", {
+      schema: { params: ID_PARAMS, body: { type: "object", required: ["leaseToken"], additionalProperties: false, properties: { leaseToken: TOKEN, leaseSeconds: { type: "integer", minimum: 1 } } } },
+    }, async (req) => answer(await store.heartbeat(req.params.id, req.body.leaseToken, leaseSeconds(req.body.leaseSeconds)), req.params.id, stale(req.params.id)));
+
+    v1.post<{ Params: { id: number }; Body: { leaseToken: string; result?: unknown } }>("/tasks/:id/complete", {
+      schema: { params: ID_PARAMS, body: { type: "object", required: ["leaseToken"], additionalProperties: false, properties: { leaseToken: TOKEN, result: {} } } },
+    }, async (req) => {
+      sizeCheck("result", req.body.result);
+      const out = answer(await queue.complete({ id: req.params.id, leaseToken: req.body.leaseToken, result: req.body.result ?? null }), req.params.id, stale(req.params.id));
+      nudge();
+      return out;
+    });
+
+    v1.post<{ Params: { id: number }; Body: { leaseToken: string; error: string; retry?: boolean } }>("/tasks/:id/fail", {
+      schema: {
+        params: ID_PARAMS,
+        body: { type: "object", required: ["leaseToken", "error"], additionalProperties: false, properties: { leaseToken: TOKEN, error: { type: "string", maxLength: 10_000 }, retry: { type: "boolean" } } },
+      },
+    }, async (req) => {
+      const out = answer(await queue.fail(req.params.id, req.body.leaseToken, req.body.error, req.body.retry ?? true), req.params.id, stale(req.params.id));
+      nudge();
+      return out;
+    });
+
+    v1.post<{ Params: { id: number } }>("/tasks/:id/cancel", { schema: { params: ID_PARAMS } }, async (req) => {
+      const out = answer(await store.cancel(req.params.id), req.params.id, "");
+      nudge();
+      return out;
+    });
+
+    v1.get<{ Params: { id: number } }>("/tasks/:id", { schema: { params: ID_PARAMS } }, async (req) => {
+      const task = await store.get(req.params.id);
+      if (!task) throw new HttpError(404, `task ${req.params.id} not found`);
+      return { task };
+    });
+
+    const listQuery = {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        queue: QUEUE,
+        state: { type: "string", enum: TASK_STATES },
+        after: { type: "integer", minimum: 0 },
+        limit: { type: "integer", minimum: 1, maximum: 500 },
+      },
+    } as const;
+    type ListQ = { queue?: string; state?: TaskState; after?: number; limit?: number };
+    const list = async (q: ListQ, state?: TaskState) => {
+      const limit = q.limit ?? 100;
+      const tasks = await store.list({ queue: q.queue, state: state ?? q.state, after: q.after, limit });
+      return { tasks, next: tasks.length === limit ? tasks[tasks.length - 1]?.id : null };
+    };
+    v1.get<{ Querystring: ListQ }>("/tasks", { schema: { querystring: listQuery } }, async (req) => list(req.query));
+
+    v1.get<{ Querystring: ListQ }>("/dead", { schema: { querystring: listQuery } }, async (req) => list(req.query, "dead"));
+    v1.get<{ Params: { id: number } }>("/dead/:id", { schema: { params: ID_PARAMS } }, async (req) => {
+      const task = await store.get(req.params.id);
+      if (!task || task.state !== "dead") throw new HttpError(404, `no dead-lettered task ${req.params.id}`);
+      return { task };
+    });
+    v1.post<{ Params: { id: number } }>("/dead/:id/requeue", { schema: { params: ID_PARAMS } }, async (req) => {
+      const out = answer(await store.requeueDead(req.params.id), req.params.id, "");
+      nudge();
+      return out;
+    });
+  }, { prefix: "/v1" });
+
+  return { ...svc, queue, relay };
+}

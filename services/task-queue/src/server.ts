@@ -1,0 +1,45 @@
+import { AgentTokens, exitOnStartError, openTokenStore, redactUrl, runService } from "@tierstack/common";
+import { buildApp } from "./app.js";
+import { readConfig } from "./config.js";
+import { openTaskStore } from "./open-store.js";
+import { OutboxRelay } from "./relay.js";
+
+/** `node --import tsx services/task-queue/src/server.ts` with DATABASE_URL (and optional NATS_URL). */
+async function main(): Promise<void> {
+  const config = readConfig();
+  const store = await openTaskStore(config.database, {
+    poolMax: config.pgPoolMax,
+    onError: (err, where) => process.stderr.write(`task-queue: ${where}: ${(err as Error).message}\n`),
+  });
+  const tokenStore = await openTokenStore(config.databaseUrl);
+  const svc = buildApp(config, {
+    store,
+    tokens: new AgentTokens(tokenStore.store),
+    relay: config.natsUrl
+      ? (s) => new OutboxRelay(store, {
+          servers: config.natsUrl as string,
+          stream: config.natsStream,
+          subjectPrefix: config.natsSubjectPrefix,
+          replicas: config.natsStreamReplicas,
+          duplicateWindowSeconds: config.natsDuplicateWindowSeconds,
+          log: s.app.log,
+        }, s.metrics)
+      : undefined,
+  });
+  const log = svc.app.log;
+  log.info({ store: store.kind, database: redactUrl(config.databaseUrl) }, "task store ready");
+  if (svc.relay) svc.relay.start();
+  else log.warn("NATS_URL is not set: events stay in the outbox until a relay with NATS_URL runs");
+  svc.queue.start();
+  await runService(svc, {
+    port: config.port,
+    host: config.host,
+    onClose: async () => {
+      await store.close();
+      await tokenStore.close();
+    },
+  });
+  log.info({ port: config.port }, "task-queue listening");
+}
+
+main().catch((err) => exitOnStartError("task-queue", err));

@@ -1,0 +1,125 @@
+/** The task model and the one interface both stores implement. */
+export type TaskState = "ready" | "running" | "completed" | "dead" | "cancelled";
+export const TASK_STATES: readonly TaskState[] = ["ready", "running", "completed", "dead", "cancelled"];
+
+export type TaskEvent = "enqueued" | "claimed" | "completed" | "failed" | "dead_lettered" | "cancelled" | "requeued" | "lease_expired";
+
+export interface Task {
+  id: number;
+  queue: string;
+  state: TaskState;
+  priority: number;
+  runAt: string;
+  attempts: number;
+  maxAttempts: number;
+  payload: unknown;
+  result: unknown;
+  lastError: string | null;
+  idempotencyKey: string | null;
+  leaseOwner: string | null;
+  leaseExpiresAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+/** A claimed task carries the fencing token its holder must present. */
+export interface Lease {
+  task: Task;
+  leaseToken: string;
+}
+
+export interface EnqueueInput {
+  queue: string;
+  payload: unknown;
+  priority: number;
+  /** Epoch ms; undefined = now. */
+  runAt?: number;
+  maxAttempts: number;
+  idempotencyKey?: string;
+}
+
+export interface EnqueueResult {
+  task: Task;
+  /** false when the idempotency key already named a task. */
+  created: boolean;
+}
+
+export interface ClaimRequest {
+  queues: string[];
+  limit: number;
+  leaseSeconds: number;
+  owner: string;
+}
+
+export interface CompleteRequest {
+  id: number;
+  leaseToken: string;
+  result: unknown;
+}
+
+export interface FailRequest {
+  id: number;
+  leaseToken: string;
+  error: string;
+  /** false: dead-letter now, whatever the attempts left. */
+  retry: boolean;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Jitter factor in [0.5, 1]: the delay is min(max, base·2^(attempts-1))·jitter. */
+  jitter: number;
+}
+
+/** ok: done; stale: the lease is not (or no longer) this token's; not_found: no such task. */
+export type Outcome<T = Task> = { status: "ok"; task: T } | { status: "stale" | "not_found" | "conflict"; task?: Task };
+
+export interface ListFilter {
+  queue?: string;
+  state?: TaskState;
+  /** Keyset paging: ids greater than this. */
+  after?: number;
+  limit: number;
+}
+
+export interface OutboxRow {
+  id: number;
+  queue: string;
+  event: TaskEvent;
+  taskId: number;
+  attempt: number;
+  createdAt: string;
+}
+
+export interface DepthRow {
+  queue: string;
+  state: TaskState;
+  count: number;
+}
+
+export interface TaskStore {
+  readonly kind: "sqlite" | "postgres";
+  migrate(): Promise<void>;
+  enqueue(items: EnqueueInput[]): Promise<EnqueueResult[]>;
+  /** One result list per request, in order; all requests share one transaction (one commit). */
+  claim(reqs: ClaimRequest[]): Promise<Lease[][]>;
+  /** One outcome per request, in order; all in one transaction (one commit). */
+  complete(reqs: CompleteRequest[]): Promise<Outcome[]>;
+  heartbeat(id: number, leaseToken: string, leaseSeconds: number): Promise<Outcome>;
+  fail(req: FailRequest): Promise<Outcome>;
+  cancel(id: number): Promise<Outcome>;
+  get(id: number): Promise<Task | undefined>;
+  list(filter: ListFilter): Promise<Task[]>;
+  requeueDead(id: number): Promise<Outcome>;
+  /** Expired leases: back to ready (or dead when out of attempts). Returns how many. */
+  reapExpired(): Promise<{ requeued: number; dead: number }>;
+  /** Delete finished tasks and published outbox rows older than `before` (epoch ms). */
+  prune(before: number): Promise<{ tasks: number; outbox: number }>;
+  /** Run fn with the oldest unpublished outbox rows, exclusively among replicas; fn returns the ids published. */
+  relayBatch(limit: number, fn: (rows: OutboxRow[]) => Promise<number[]>): Promise<number>;
+  depth(): Promise<DepthRow[]>;
+  outboxLag(): Promise<{ unpublished: number; oldestSeconds: number }>;
+  /** Called with a queue name whenever work may have become claimable (enqueue, requeue). */
+  onWake(listener: (queue: string) => void): () => void;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
