@@ -72,7 +72,12 @@ export function createWhatsAppSender(opts: WhatsAppSenderOptions): WhatsAppSende
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
 
   async function once(body: string): Promise<SendResult & { retryAfter?: number }> {
-    await opts.limiter.take();
+    try {
+      await opts.limiter.take();
+    } catch (e) {
+      // e.g. Redis unreachable: nothing was sent, the caller may retry later
+      return { ok: false, retryable: true, status: 0, error: `rate limiter failed: ${(e as Error).message}` };
+    }
     let res: Response;
     let text: string;
     try {
