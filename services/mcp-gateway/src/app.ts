@@ -45,7 +45,6 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
   const limiter = new RateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
   const allowedOrigins = new Set(config.allowedOrigins);
 
-  let health!: ReplicaHealth;
   const svc = createServiceApp({
     service: "mcp-gateway",
     logLevel: config.logLevel,
@@ -63,7 +62,7 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
     },
   });
   const { app, metrics } = svc;
-  health = new ReplicaHealth(config.shards, upstream.dispatcher, { intervalMs: config.healthIntervalMs, timeoutMs: config.healthTimeoutMs, upstreamToken: config.upstreamToken }, app.log);
+  const health = new ReplicaHealth(config.shards, upstream.dispatcher, { intervalMs: config.healthIntervalMs, timeoutMs: config.healthTimeoutMs, upstreamToken: config.upstreamToken }, app.log);
 
   // ---- metrics (per namespace; `*` is the federated endpoint)
   const requests = new Counter({ name: "mcp_gateway_requests_total", help: "MCP requests by namespace, protocol era and status", labelNames: ["namespace", "era", "status"] as const, registers: [metrics] });
