@@ -1,0 +1,94 @@
+/**
+ * `tierstack <command>`: the platform's CLI. Commands: plan (offline inventory under Pulumi
+ * mocks) and local (run the services on this machine; cli/local.ts).
+ */
+import { ConfigError } from "../stacks/config.js";
+import { TierNotBuiltError } from "../stacks/program.js";
+import { PlanError, planStack } from "./plan.js";
+import { renderTable } from "./plan-table.js";
+
+const usage = `usage: tierstack <command>
+  plan <stack> [--json]   list what the stack's program declares (offline, Pulumi mocks)
+  local [args]            run the services locally`;
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const stdio: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+export async function planCommand(argv: string[], io: Io = stdio): Promise<number> {
+  const json = argv.includes("--json");
+  const rest = argv.filter((a) => a !== "--json");
+  const unknownFlag = rest.find((a) => a.startsWith("-"));
+  if (unknownFlag || rest.length !== 1) {
+    io.err(`plan: ${unknownFlag ? `unknown option ${unknownFlag}` : "expected one stack name"}; usage: tierstack plan <stack> [--json]\n`);
+    return 2;
+  }
+  const stack = rest[0] as string;
+  try {
+    const plan = await planStack(stack);
+    for (const w of plan.warnings) io.err(`warning: ${w}\n`);
+    io.out(json ? `${JSON.stringify(plan, null, 2)}\n` : renderTable(plan));
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof PlanError || err instanceof TierNotBuiltError) {
+      io.err(`plan ${stack}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+async function localCommand(argv: string[], io: Io): Promise<number> {
+  let mod: { runLocal?: (argv: string[]) => Promise<number | void> | number | void };
+  try {
+    const path = "./local.js";
+    mod = (await import(path)) as typeof mod;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "MODULE_NOT_FOUND" || code === "ERR_MODULE_NOT_FOUND") {
+      io.err("local: not built yet\n");
+      return 1;
+    }
+    throw err;
+  }
+  if (typeof mod.runLocal !== "function") {
+    io.err("local: not built yet\n");
+    return 1;
+  }
+  const code = await mod.runLocal(argv);
+  return typeof code === "number" ? code : 0;
+}
+
+export async function main(argv: string[], io: Io = stdio): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "plan":
+      return planCommand(rest, io);
+    case "local":
+      return localCommand(rest, io);
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      io.out(`${usage}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      io.err(`tierstack: unknown command "${command}"\n${usage}\n`);
+      return 2;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`tierstack: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,69 @@
+/**
+ * The platform network: a custom-mode VPC and one subnet, SSH only from Google's IAP TCP
+ * forwarding range (cloud.google.com/iap/docs/using-tcp-forwarding), nothing from 0.0.0.0/0,
+ * and Cloud NAT so a VM without an external IP can pull images and reach Cloudflare and cloud LLMs.
+ */
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+
+/** Source range of IAP TCP forwarding. */
+export const iapRange = "35.235.240.0/20";
+
+export interface PlatformNetworkArgs {
+  region: string;
+  subnetCidr: string;
+  /** Network tag the SSH rule targets; the VM carries it. */
+  targetTag: string;
+}
+
+export class PlatformNetwork extends pulumi.ComponentResource {
+  readonly network: gcp.compute.Network;
+  readonly subnet: gcp.compute.Subnetwork;
+  readonly sshFromIap: gcp.compute.Firewall;
+  readonly router: gcp.compute.Router;
+  readonly nat: gcp.compute.RouterNat;
+
+  constructor(name: string, args: PlatformNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("tierstack:network:PlatformNetwork", name, {}, opts);
+    const parent = { parent: this };
+
+    this.network = new gcp.compute.Network(`${name}-vpc`, {
+      autoCreateSubnetworks: false,
+      routingMode: "REGIONAL",
+      description: "tierstack platform network",
+    }, parent);
+
+    this.subnet = new gcp.compute.Subnetwork(`${name}-subnet`, {
+      network: this.network.id,
+      region: args.region,
+      ipCidrRange: args.subnetCidr,
+      privateIpGoogleAccess: true,
+    }, parent);
+
+    this.sshFromIap = new gcp.compute.Firewall(`${name}-ssh-from-iap`, {
+      network: this.network.id,
+      direction: "INGRESS",
+      priority: 1000,
+      allows: [{ protocol: "tcp", ports: ["22"] }],
+      sourceRanges: [iapRange],
+      targetTags: [args.targetTag],
+      description: "SSH through IAP TCP forwarding only",
+    }, parent);
+
+    this.router = new gcp.compute.Router(`${name}-router`, {
+      network: this.network.id,
+      region: args.region,
+    }, parent);
+
+    this.nat = new gcp.compute.RouterNat(`${name}-nat`, {
+      router: this.router.name,
+      region: args.region,
+      natIpAllocateOption: "AUTO_ONLY",
+      sourceSubnetworkIpRangesToNat: "LIST_OF_SUBNETWORKS",
+      subnetworks: [{ name: this.subnet.id, sourceIpRangesToNats: ["ALL_IP_RANGES"] }],
+      logConfig: { enable: true, filter: "ERRORS_ONLY" },
+    }, parent);
+
+    this.registerOutputs({ network: this.network.id, subnet: this.subnet.id });
+  }
+}

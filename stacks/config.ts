@@ -1,0 +1,263 @@
+/**
+ * Stack configuration: the schema of every key the program reads (Pulumi.yaml's `config`
+ * block mirrors it, a test keeps the two equal) and the one parser that index.ts, `plan` and
+ * the tests share. Every bad value throws a ConfigError whose message is one line naming the
+ * key, the value and what is accepted.
+ */
+import { images, parseImageRef, type ImageRef } from "./images.js";
+import { acceptedMachineTypes, machineInfo, type MachineInfo } from "./machines.js";
+import { isTierName, sizeKeys, tierNames, tiers, type SizeKey, type TierSpec } from "./tiers.js";
+
+export const namespace = "tierstack";
+
+export type ConfigType = "string" | "integer" | "boolean" | "array";
+
+export interface ConfigKeySpec {
+  key: string;
+  type: ConfigType;
+  description: string;
+  /** Schema default (Pulumi.yaml). Keys without one either are required or default from the tier. */
+  default?: string | number | boolean;
+  required?: boolean;
+  secret?: boolean;
+}
+
+export const configSchema: ConfigKeySpec[] = [
+  { key: "tier", type: "string", required: true, description: `Scaling tier to build: ${tierNames.join(" | ")} (see stacks/tiers.ts)` },
+  { key: "domain", type: "string", required: true, description: "DNS zone the public hostnames live under (a Cloudflare zone), e.g. example.com" },
+  { key: "region", type: "string", default: "us-central1", description: "GCP region for the network, router and snapshot schedule" },
+  { key: "zone", type: "string", default: "us-central1-a", description: "GCP zone of the VM and data disk (inside region)" },
+  { key: "machineType", type: "string", default: "", description: "Machine type of the platform box; empty = the tier catalogue's (single-box: e2-standard-4). GPUs need g2-standard-*, a2-highgpu-1g or a3-highgpu-1g" },
+  { key: "subnetCidr", type: "string", default: "10.10.0.0/24", description: "Primary IPv4 range of the platform subnet" },
+  { key: "dataDiskType", type: "string", default: "pd-balanced", description: "Persistent disk type of the data disk: pd-standard | pd-balanced | pd-ssd" },
+  { key: "snapshotStartTime", type: "string", default: "03:00", description: "Daily snapshot start, UTC, on the hour (HH:00)" },
+  { key: "cloudflareAccountId", type: "string", required: true, description: "Cloudflare account id (tunnel, Access application and policy)" },
+  { key: "cloudflareZoneId", type: "string", required: true, description: "Cloudflare zone id of `domain` (DNS records)" },
+  { key: "accessEmails", type: "array", required: true, description: "E-mail addresses Cloudflare Access lets through to the private hostnames" },
+  { key: "whatsappPhoneNumberId", type: "string", required: true, description: "WhatsApp Cloud API sending phone number id (not secret)" },
+  { key: "llamaModel", type: "string", default: "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M", description: "Hugging Face GGUF repo:quant llama-server loads (-hf) when the box has a GPU" },
+  { key: "cloudModel", type: "string", default: "openrouter/openai/gpt-4o-mini", description: "LiteLLM model id of the cloud model (through OpenRouter)" },
+  { key: "gatewayShardMap", type: "string", default: "{}", description: "GATEWAY_SHARDS for the MCP gateway: JSON map namespace → list of MCP server URLs" },
+  ...images.map((i): ConfigKeySpec => ({ key: i.key, type: "string", default: i.default, description: `Image of ${i.runs}: repo:tag, plus @sha256:<digest> where a source gives one. Default source: ${i.source}` })),
+  // Declared keys without a default are required by the Pulumi CLI, so tier-dependent sizes
+  // default to 0, which means "the tier's default" (0 is never a different allowed value).
+  ...sizeKeys.map((k): ConfigKeySpec => ({ key: k, type: "integer", default: 0, description: `Size override (${tiers["single-box"].sizes[k].unit}); 0 = the tier catalogue's default; allowed range per tier in stacks/tiers.ts` })),
+  { key: "whatsappAppSecret", type: "string", secret: true, required: true, description: "Meta app secret (verifies X-Hub-Signature-256)" },
+  { key: "whatsappAccessToken", type: "string", secret: true, required: true, description: "WhatsApp Cloud API bearer token" },
+  { key: "stripeSecretKey", type: "string", secret: true, required: true, description: "Stripe API secret key" },
+  { key: "stripeWebhookSecret", type: "string", secret: true, required: true, description: "Stripe webhook signing secret (whsec_…)" },
+  { key: "openrouterApiKey", type: "string", secret: true, required: true, description: "OpenRouter API key LiteLLM uses for cloud models" },
+];
+
+export const secretConfigKeys = configSchema.filter((k) => k.secret).map((k) => k.key);
+
+/** Keys outside the tierstack namespace the program reads. */
+export const externalKeys = [{ key: "gcp:project", description: "GCP project id (also read by the gcp provider)" }];
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** The one-line message: key, value, what is accepted. */
+function bad(key: string, value: unknown, accepted: string, problem = "is not valid"): ConfigError {
+  const shown = typeof value === "string" ? JSON.stringify(value) : String(value);
+  const full = key.includes(":") ? key : `${namespace}:${key}`;
+  return new ConfigError(`${full} = ${shown} ${problem}; accepted: ${accepted}`);
+}
+
+export interface StackConfig {
+  stack: string;
+  project: string;
+  tier: TierSpec;
+  domain: string;
+  region: string;
+  zone: string;
+  machineType: string;
+  machine: MachineInfo;
+  gpu: boolean;
+  sizes: Record<SizeKey, number>;
+  subnetCidr: string;
+  dataDiskType: string;
+  snapshotStartTime: string;
+  cloudflareAccountId: string;
+  cloudflareZoneId: string;
+  accessEmails: string[];
+  whatsappPhoneNumberId: string;
+  llamaModel: string;
+  cloudModel: string;
+  gatewayShardMap: string;
+  images: Record<string, ImageRef>;
+  /** Non-fatal findings (images pinned by tag only); `plan` prints them on stderr. */
+  warnings: string[];
+}
+
+/** Raw config as Pulumi holds it: fully qualified keys ("tierstack:domain") to strings. */
+export type RawConfig = Record<string, string | undefined>;
+
+const hostnamePattern = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function parseStackConfig(raw: RawConfig, stack: string): StackConfig {
+  const known = new Set(configSchema.map((k) => k.key));
+  for (const full of Object.keys(raw)) {
+    if (!full.startsWith(`${namespace}:`)) continue;
+    const key = full.slice(namespace.length + 1);
+    if (!known.has(key)) throw bad(full, raw[full], `one of ${[...known].join(", ")}`, "is not a known key");
+  }
+  const value = (key: string): string | undefined => {
+    const v = raw[`${namespace}:${key}`];
+    if (v !== undefined && v !== "") return v;
+    const d = configSchema.find((k) => k.key === key)?.default;
+    return d === undefined ? undefined : String(d);
+  };
+  const required = (key: string, accepted: string): string => {
+    const v = value(key);
+    if (v === undefined) throw bad(key, "", accepted, "is not set");
+    return v;
+  };
+
+  const tierName = required("tier", tierNames.join(" | "));
+  if (!isTierName(tierName)) throw bad("tier", tierName, tierNames.join(" | "), "is not a known tier");
+  const tier = tiers[tierName];
+
+  const project = raw["gcp:project"];
+  if (!project) throw bad("gcp:project", "", "a GCP project id (pulumi config set gcp:project <id>)", "is not set");
+  if (!/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(project)) throw bad("gcp:project", project, "6-30 lowercase letters, digits, hyphens");
+
+  const domain = required("domain", "a DNS zone name such as example.com");
+  if (!hostnamePattern.test(domain)) throw bad("domain", domain, "a lowercase DNS name such as example.com");
+
+  const region = required("region", "a GCP region such as us-central1");
+  if (!/^[a-z]+-[a-z]+\d+$/.test(region)) throw bad("region", region, "a GCP region such as us-central1");
+  const zone = required("zone", `a zone of ${region}, such as ${region}-a`);
+  if (!zone.startsWith(`${region}-`) || !/^[a-z]+-[a-z]+\d+-[a-z]$/.test(zone)) {
+    throw bad("zone", zone, `a zone of region ${region}, such as ${region}-a`);
+  }
+
+  const machineType = value("machineType") || tier.defaultMachineType;
+  const machine = machineInfo(machineType);
+  if (!machine) throw bad("machineType", machineType, acceptedMachineTypes, "is not a supported machine type");
+
+  const sizes = {} as Record<SizeKey, number>;
+  for (const key of sizeKeys) {
+    const spec = tier.sizes[key];
+    const v = value(key);
+    const accepted = `${spec.min}-${spec.max} ${spec.unit} on tier ${tier.name} (0 = the tier's default, ${spec.default})`;
+    if (v === undefined) {
+      sizes[key] = spec.default;
+      continue;
+    }
+    if (!/^-?\d+$/.test(v)) throw bad(key, v, `a whole number, ${accepted}`);
+    const n = Number(v);
+    if (n < 0) throw bad(key, v, accepted, "is negative");
+    if (n === 0) {
+      sizes[key] = spec.default;
+      continue;
+    }
+    if (n < spec.min || n > spec.max) throw bad(key, v, accepted, "is outside what the tier allows");
+    sizes[key] = n;
+  }
+
+  const carried = machine.gpu?.count ?? 0;
+  if (sizes.gpus > 0 && carried === 0) {
+    throw bad("machineType", machineType, `g2-standard-* (L4), a2-highgpu-1g, a3-highgpu-1g for tierstack:gpus = ${sizes.gpus}`, "cannot carry a GPU");
+  }
+  if (sizes.gpus !== carried) {
+    throw bad("gpus", String(sizes.gpus), `${carried} (machine type ${machineType} carries ${carried}× ${machine.gpu?.model ?? "GPU"}), or a machine type with ${sizes.gpus} GPU(s)`, "does not match the machine type");
+  }
+  const gpu = sizes.gpus > 0;
+
+  const subnetCidr = required("subnetCidr", "an IPv4 CIDR /16-/29");
+  const cidr = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(subnetCidr);
+  const octetsOk = cidr !== null && cidr.slice(1, 5).every((o) => Number(o) <= 255);
+  const prefix = Number(cidr?.[5]);
+  if (!octetsOk || prefix < 16 || prefix > 29) throw bad("subnetCidr", subnetCidr, "an IPv4 CIDR with a /16-/29 prefix, e.g. 10.10.0.0/24");
+
+  const dataDiskType = required("dataDiskType", "pd-standard | pd-balanced | pd-ssd");
+  if (!["pd-standard", "pd-balanced", "pd-ssd"].includes(dataDiskType)) throw bad("dataDiskType", dataDiskType, "pd-standard | pd-balanced | pd-ssd");
+
+  const snapshotStartTime = required("snapshotStartTime", "HH:00 (UTC, on the hour)");
+  if (!/^([01]\d|2[0-3]):00$/.test(snapshotStartTime)) throw bad("snapshotStartTime", snapshotStartTime, "HH:00 (UTC, on the hour), e.g. 03:00");
+
+  const cloudflareAccountId = required("cloudflareAccountId", "the 32-hex Cloudflare account id");
+  if (!/^[a-f0-9]{32}$/.test(cloudflareAccountId)) throw bad("cloudflareAccountId", cloudflareAccountId, "32 lowercase hex characters");
+  const cloudflareZoneId = required("cloudflareZoneId", "the 32-hex Cloudflare zone id");
+  if (!/^[a-f0-9]{32}$/.test(cloudflareZoneId)) throw bad("cloudflareZoneId", cloudflareZoneId, "32 lowercase hex characters");
+
+  const emailsRaw = required("accessEmails", 'a list of e-mail addresses, e.g. ["ops@example.com"]');
+  let accessEmails: unknown;
+  try {
+    accessEmails = JSON.parse(emailsRaw);
+  } catch {
+    accessEmails = undefined;
+  }
+  if (!Array.isArray(accessEmails) || accessEmails.length === 0 || !accessEmails.every((e) => typeof e === "string" && emailPattern.test(e))) {
+    throw bad("accessEmails", emailsRaw, 'a non-empty list of e-mail addresses, e.g. ["ops@example.com"]');
+  }
+
+  const whatsappPhoneNumberId = required("whatsappPhoneNumberId", "the numeric phone number id from Meta's WhatsApp manager");
+  if (!/^\d+$/.test(whatsappPhoneNumberId)) throw bad("whatsappPhoneNumberId", whatsappPhoneNumberId, "digits only (the phone number id, not the phone number)");
+
+  const llamaModel = required("llamaModel", "a Hugging Face GGUF repo[:quant]");
+  if (!/^[\w.-]+\/[\w.-]+(:[\w.-]+)?$/.test(llamaModel)) throw bad("llamaModel", llamaModel, "owner/repo[:quant], e.g. bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M");
+  const cloudModel = required("cloudModel", "a LiteLLM model id such as openrouter/openai/gpt-4o-mini");
+  if (!/^[\w.-]+(\/[\w.:-]+)+$/.test(cloudModel)) throw bad("cloudModel", cloudModel, "provider/model, e.g. openrouter/openai/gpt-4o-mini");
+
+  const gatewayShardMap = required("gatewayShardMap", 'JSON {"namespace": ["http://host:port", …]}');
+  if (!isShardMap(gatewayShardMap)) throw bad("gatewayShardMap", gatewayShardMap, 'JSON {"namespace": ["http://host:port", …]} on one line');
+
+  const warnings: string[] = [];
+  const imageRefs: Record<string, ImageRef> = {};
+  for (const spec of images) {
+    const ref = required(spec.key, "repo:tag or repo:tag@sha256:<digest>");
+    const parsed = parseImageRef(ref);
+    if (!parsed) throw bad(spec.key, ref, "repo:tag or repo:tag@sha256:<64 hex digest>", "is not an image reference");
+    if (parsed.tag === undefined && parsed.digest === undefined) throw bad(spec.key, ref, "repo:tag or repo:tag@sha256:<digest>", "has neither tag nor digest");
+    if (parsed.tag === "latest" || parsed.tag === "main") throw bad(spec.key, ref, "a pinned tag or a digest", "uses a moving tag");
+    if (parsed.digest === undefined) {
+      warnings.push(`${namespace}:${spec.key} = ${ref} is pinned by tag only (no digest from a cited source); set repo:tag@sha256:<digest> before production`);
+    }
+    imageRefs[spec.key] = parsed;
+  }
+
+  for (const key of secretConfigKeys) {
+    if (!raw[`${namespace}:${key}`]) throw bad(key, "", `a secret: pulumi config set --secret ${namespace}:${key} <value>`, "is not set");
+  }
+
+  return {
+    stack,
+    project,
+    tier,
+    domain,
+    region,
+    zone,
+    machineType,
+    machine,
+    gpu,
+    sizes,
+    subnetCidr,
+    dataDiskType,
+    snapshotStartTime,
+    cloudflareAccountId,
+    cloudflareZoneId,
+    accessEmails: accessEmails as string[],
+    whatsappPhoneNumberId,
+    llamaModel,
+    cloudModel,
+    gatewayShardMap,
+    images: imageRefs,
+    warnings,
+  };
+}
+
+function isShardMap(text: string): boolean {
+  if (text.includes("\n")) return false;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return false;
+  return Object.values(parsed).every((urls) => Array.isArray(urls) && urls.every((u) => typeof u === "string" && /^https?:\/\/\S+$/.test(u)));
+}

@@ -1,0 +1,40 @@
+/**
+ * Which hostnames the tunnel routes, from the service catalogue: a service with public paths
+ * gets <name>.<domain> routing only those paths (everything else falls to the tunnel's 404)
+ * and <name>-admin.<domain> behind Access; every other service gets <name>.<domain> behind
+ * Access. Nothing else (LiteLLM, NATS, llama-server) is routed at all.
+ */
+import { services, serviceNames, type ServiceName } from "./services.js";
+
+export interface EdgeRoute {
+  hostname: string;
+  service: ServiceName;
+  origin: string;
+  /** cloudflared path regex; undefined on Access-protected hostnames (every path). */
+  path?: string;
+  access: boolean;
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Regex matching a public path prefix and what lies under it. */
+export function publicPathRegex(prefix: string): string {
+  return `^${escapeRegex(prefix)}(/.*)?$`;
+}
+
+export function edgeRoutes(domain: string): EdgeRoute[] {
+  const routes: EdgeRoute[] = [];
+  for (const name of serviceNames) {
+    const spec = services[name];
+    const origin = `http://127.0.0.1:${spec.port}`;
+    if (spec.publicPaths.length > 0) {
+      for (const p of spec.publicPaths) routes.push({ hostname: `${name}.${domain}`, service: name, origin, path: publicPathRegex(p), access: false });
+      routes.push({ hostname: `${name}-admin.${domain}`, service: name, origin, access: true });
+    } else {
+      routes.push({ hostname: `${name}.${domain}`, service: name, origin, access: true });
+    }
+  }
+  return routes;
+}
