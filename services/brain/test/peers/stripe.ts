@@ -67,3 +67,11 @@ export async function startStripePeer(): Promise<{ host: string; port: number; r
   });
   return { host: "127.0.0.1", port: peer.port, requests, close: peer.close };
 }
+
+/** A Stripe event envelope (API shape) around `object`, for webhook tests. */
+export function stripeEvent(type: string, object: Record<string, unknown>, id = `evt_${randomBytes(12).toString("hex")}`): Record<string, unknown> {
+  return {
+    id, object: "event", api_version: "2025-10-29.clover", created: Math.floor(Date.now() / 1000),
+    data: { object }, livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type,
+  };
+}
