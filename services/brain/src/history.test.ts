@@ -47,6 +47,13 @@ describe("trimHistory", () => {
     expect(trimHistory([msg("system", "s"), msg("user", "old"), big], 10)).toEqual([msg("system", "s"), big]);
   });
 
+  it("a NaN or negative budget keeps only the mandatory part; Infinity keeps everything", () => {
+    const ms = [msg("system", "s"), msg("user", "a"), msg("assistant", "b"), msg("user", "c")];
+    expect(trimHistory(ms, Number.NaN)).toEqual([ms[0], ms[3]]);
+    expect(trimHistory(ms, -5)).toEqual([ms[0], ms[3]]);
+    expect(trimHistory(ms, Number.POSITIVE_INFINITY)).toEqual(ms);
+  });
+
   it("drops whole turns and never leaves a hole", () => {
     const ms = [msg("user", "a".repeat(400)), msg("assistant", "b"), msg("user", "c")];
     // the big first turn does not fit: it goes, and nothing older than a dropped turn stays

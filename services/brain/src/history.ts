@@ -31,6 +31,7 @@ export function messageTokens(m: ChatMessage): number {
  */
 export function trimHistory(messages: ChatMessage[], budgetTokens: number): ChatMessage[] {
   if (messages.length === 0) return [];
+  const budget = Number.isNaN(budgetTokens) ? 0 : budgetTokens; // NaN would compare false and keep everything
   const keep = new Array<boolean>(messages.length).fill(false);
   let used = 0;
   messages.forEach((m, i) => {
@@ -51,7 +52,7 @@ export function trimHistory(messages: ChatMessage[], budgetTokens: number): Chat
       first = false;
       continue;
     }
-    if (used + cost > budgetTokens) break;
+    if (used + cost > budget) break;
     keep[i] = true;
     used += cost;
   }

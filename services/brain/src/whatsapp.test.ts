@@ -1,9 +1,11 @@
-import { freePort } from "@tierstack/common/testing";
+import { available, freePort, REDIS_URL } from "@tierstack/common/testing";
+import { Redis } from "ioredis";
+import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { startCloudApiPeer } from "../test/peers/cloudapi.js";
-import { localBucket, type RateLimiter } from "./ratelimit.js";
+import { localBucket, redisBucket, type RateLimiter } from "./ratelimit.js";
 import { createWhatsAppSender, toCloudApiBody, type WhatsAppSenderOptions } from "./whatsapp.js";
 
 const closers: (() => Promise<void>)[] = [];
@@ -146,5 +148,33 @@ describe("createWhatsAppSender against the loopback Cloud API peer", () => {
     const at = p.received.map((q) => q.at);
     expect(new Set(p.sent.map((m) => m.text.body)).size).toBe(20);
     expect(at).toHaveLength(20);
+  });
+});
+
+const redisUp = await available("redis", REDIS_URL);
+
+describe.skipIf(!redisUp)("two senders (two replicas) sharing one Redis send-rate bucket", () => {
+  it("the Cloud API sees the combined rate, not twice it", async () => {
+    const p = await peer();
+    const r1 = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const r2 = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const key = `tierstack:test:sendrate:${randomUUID()}`;
+    try {
+      const rate = 40;
+      const a = sender(p.url, { limiter: redisBucket(r1, key, rate, 1) });
+      const b = sender(p.url, { limiter: redisBucket(r2, key, rate, 1) });
+      const send = (s: typeof a, i: number) => s.send({ kind: "text", to: "15551234567", body: `m${i}` });
+      const start = performance.now();
+      const results = await Promise.all(Array.from({ length: 24 }, (_, i) => send(i % 2 ? a : b, i)));
+      const elapsed = performance.now() - start;
+      expect(results.every((r) => r.ok)).toBe(true);
+      expect(p.sent).toHaveLength(24);
+      // 24 sends at a combined 40/s need ≥ 23 intervals (575 ms); separate buckets would need half
+      expect(elapsed).toBeGreaterThanOrEqual((23 / rate) * 1000 - 5);
+    } finally {
+      await r1.del(key);
+      r1.disconnect();
+      r2.disconnect();
+    }
   });
 });
