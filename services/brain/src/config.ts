@@ -1,0 +1,78 @@
+import { EnvReader, readBase, type BaseConfig } from "@tierstack/common";
+
+/**
+ * The brain's configuration, validated once at start (one line per bad key). Every key read
+ * here is listed in the "brain" entry of stacks/services.ts; config.test.ts checks both ways.
+ */
+export interface BrainConfig extends BaseConfig {
+  databaseUrl: string;
+  redisUrl?: string;
+  whatsapp: {
+    appSecret: string;
+    verifyToken: string;
+    accessToken: string;
+    phoneNumberId: string;
+    apiBase: string;
+    apiVersion: string;
+    /** Sends per second for the number (80 default, up to 1,000). */
+    sendRate: number;
+    templateLanguage: string;
+  };
+  llm: { baseUrl: string; apiKey?: string; timeoutMs: number; retries: number };
+  stripe: {
+    secretKey: string;
+    webhookSecret: string;
+    /** Point the Stripe client elsewhere (stripe-mock, a loopback peer); unset ⇒ api.stripe.com. */
+    apiBase?: string;
+    /** Price id per paid plan, keyed by the plan's stripePriceEnv name. */
+    prices: Record<string, string | undefined>;
+  };
+  adminToken: string;
+  /** Concurrent worker loops per replica (each holds one learner at a time). */
+  workers: number;
+  /** How long a worker's claim on a learner lasts before another replica may take over. */
+  leaseMs: number;
+}
+
+export const BRAIN_PORT = 7403;
+export const PRICE_ENV_KEYS = ["STRIPE_PRICE_PLUS", "STRIPE_PRICE_DEDICATED"] as const;
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): BrainConfig {
+  const r = new EnvReader(env);
+  const base = readBase(r, BRAIN_PORT);
+  const cfg: BrainConfig = {
+    ...base,
+    databaseUrl: r.str("DATABASE_URL", { description: "sqlite:<path> or postgres://…" }),
+    redisUrl: r.url("REDIS_URL", { protocols: ["redis", "rediss"], required: false }),
+    whatsapp: {
+      appSecret: r.str("WHATSAPP_APP_SECRET"),
+      verifyToken: r.str("WHATSAPP_VERIFY_TOKEN"),
+      accessToken: r.str("WHATSAPP_ACCESS_TOKEN"),
+      phoneNumberId: r.str("WHATSAPP_PHONE_NUMBER_ID"),
+      apiBase: r.url("WHATSAPP_API_BASE", { protocols: ["http", "https"], default: "https://graph.facebook.com" }) ?? "",
+      apiVersion: r.str("WHATSAPP_API_VERSION", { default: "v23.0" }),
+      sendRate: r.int("WHATSAPP_SEND_RATE", { default: 80, min: 1, max: 1000 }),
+      templateLanguage: r.str("WHATSAPP_TEMPLATE_LANGUAGE", { default: "en" }),
+    },
+    llm: {
+      baseUrl: r.url("LLM_BASE_URL", { protocols: ["http", "https"] }) ?? "",
+      apiKey: r.str("LLM_API_KEY", { required: false }),
+      timeoutMs: r.int("LLM_TIMEOUT_MS", { default: 30_000, min: 100, max: 600_000 }),
+      retries: r.int("LLM_RETRIES", { default: 2, min: 0, max: 10 }),
+    },
+    stripe: {
+      secretKey: r.str("STRIPE_SECRET_KEY"),
+      webhookSecret: r.str("STRIPE_WEBHOOK_SECRET"),
+      apiBase: r.url("STRIPE_API_BASE", { protocols: ["http", "https"], required: false }),
+      prices: Object.fromEntries(PRICE_ENV_KEYS.map((k) => [k, r.str(k, { required: false })])),
+    },
+    adminToken: r.str("BRAIN_ADMIN_TOKEN"),
+    workers: r.int("BRAIN_WORKERS", { default: 16, min: 1, max: 512 }),
+    leaseMs: r.int("BRAIN_LEASE_MS", { default: 120_000, min: 1_000, max: 3_600_000 }),
+  };
+  if (cfg.databaseUrl && !/^(sqlite:|postgres(ql)?:\/\/)/.test(cfg.databaseUrl)) r.problem(`DATABASE_URL: expected sqlite:<path> or postgres://…`);
+  if (cfg.adminToken && cfg.adminToken.length < 16) r.problem("BRAIN_ADMIN_TOKEN: expected at least 16 characters");
+  if (cfg.leaseMs <= cfg.llm.timeoutMs * 2) r.problem(`BRAIN_LEASE_MS=${cfg.leaseMs}: expected more than twice LLM_TIMEOUT_MS (${cfg.llm.timeoutMs}) so a slow reply keeps its lease`);
+  r.done();
+  return cfg;
+}

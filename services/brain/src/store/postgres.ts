@@ -1,0 +1,276 @@
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import { migratePostgres, openPgPool, parseDatabaseUrl } from "@tierstack/common";
+import { postgresMigrations } from "./schema.js";
+import { inboundFromRow, learnerFromRow, outboundFromRow, usageFromRow } from "./sqlite.js";
+import {
+  clip, statusRank,
+  type BrainStore, type Claim, type DeadLetter, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
+  type OutboundRow, type PlanChangeInput, type PlanChangeOutcome, type ReplyRecord, type StatusInput, type StatusRow,
+  type UsageRow, type UsageTotals,
+} from "./types.js";
+
+type Row = Record<string, unknown>;
+
+/**
+ * PostgreSQL (tier-50 and up): several brain replicas share it. Per-learner order across
+ * replicas comes from a lease on the learner row, claimed with FOR UPDATE SKIP LOCKED.
+ */
+export class PgBrainStore implements BrainStore {
+  readonly kind = "postgres" as const;
+  private readonly pool: pg.Pool;
+  private readonly schema: string | undefined;
+
+  constructor(url: string, opts: { max?: number } = {}) {
+    const target = parseDatabaseUrl(url);
+    if (target.kind !== "postgres") throw new Error("PgBrainStore needs a postgres:// URL");
+    this.schema = target.schema;
+    this.pool = openPgPool(target, { max: opts.max ?? 20 });
+    this.pool.on("error", () => undefined); // idle client errors surface on the next query
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      await c.query("BEGIN");
+      const out = await fn(c);
+      await c.query("COMMIT");
+      return out;
+    } catch (err) {
+      await c.query("ROLLBACK").catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+  private async one(sql: string, params: unknown[]): Promise<Row | undefined> {
+    return (await this.pool.query(sql, params)).rows[0] as Row | undefined;
+  }
+
+  async migrate(): Promise<void> {
+    await migratePostgres(this.pool, "brain", this.schema, postgresMigrations);
+  }
+  async ping(): Promise<void> {
+    await this.pool.query("SELECT 1");
+  }
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async signUp(phone: string, now: number, id = randomUUID()): Promise<Learner> {
+    const r = await this.one(
+      `INSERT INTO learners (id, phone, consent_at, consent_source, created_at) VALUES ($1, $2, $3, 'signup', $3)
+       ON CONFLICT (phone) DO UPDATE SET consent_at = excluded.consent_at, consent_source = 'signup', opted_out = false
+       RETURNING *`,
+      [id, phone, now],
+    );
+    return learnerFromRow(r!);
+  }
+  async learnerById(id: string): Promise<Learner | undefined> {
+    const r = await this.one("SELECT * FROM learners WHERE id = $1", [id]);
+    return r && learnerFromRow(r);
+  }
+  async learnerByPhone(phone: string): Promise<Learner | undefined> {
+    const r = await this.one("SELECT * FROM learners WHERE phone = $1", [phone]);
+    return r && learnerFromRow(r);
+  }
+  async setOptedOut(learnerId: string, optedOut: boolean): Promise<void> {
+    await this.pool.query("UPDATE learners SET opted_out = $1 WHERE id = $2", [optedOut, learnerId]);
+  }
+  async deleteLearner(learnerId: string): Promise<boolean> {
+    return this.tx(async (c) => {
+      const l = (await c.query("SELECT phone FROM learners WHERE id = $1 FOR UPDATE", [learnerId])).rows[0] as { phone: string } | undefined;
+      if (!l) return false;
+      for (const t of ["inbox", "history", "llm_usage", "outbound"]) await c.query(`DELETE FROM ${t} WHERE learner_id = $1`, [learnerId]);
+      await c.query("DELETE FROM statuses WHERE recipient = $1", [l.phone]);
+      await c.query("DELETE FROM dead_letters WHERE strpos(payload, $1) > 0", [l.phone]);
+      await c.query("DELETE FROM learners WHERE id = $1", [learnerId]);
+      return true;
+    });
+  }
+
+  async storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: { source: string; reason: string; payload: string }[], now: number): Promise<number> {
+    if (messages.length === 0 && statuses.length === 0 && deadLetters.length === 0) return 0;
+    // Learners are touched in phone order so concurrent webhook transactions never deadlock.
+    const sorted = [...messages].sort((a, b) => (a.phone < b.phone ? -1 : a.phone > b.phone ? 1 : 0));
+    return this.tx(async (c) => {
+      let added = 0;
+      const ids = new Map<string, string>();
+      for (const m of sorted) {
+        let id = ids.get(m.phone);
+        const r = await c.query(
+          `INSERT INTO learners (id, phone, consent_at, consent_source, last_inbound_at, created_at) VALUES ($1, $2, $3, 'inbound', $4, $3)
+           ON CONFLICT (phone) DO UPDATE SET last_inbound_at = GREATEST(COALESCE(learners.last_inbound_at, 0), excluded.last_inbound_at)
+           RETURNING id`,
+          [id ?? randomUUID(), m.phone, now, m.sentAt],
+        );
+        id = String((r.rows[0] as Row).id);
+        ids.set(m.phone, id);
+      }
+      // Payload order is the learner's order: inbox ids keep it.
+      for (const m of messages) {
+        const r = await c.query(
+          `INSERT INTO inbox (wa_id, learner_id, type, body, sent_at, received_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (wa_id) DO NOTHING`,
+          [m.waId, ids.get(m.phone), m.type, m.body, m.sentAt, now],
+        );
+        added += r.rowCount ?? 0;
+      }
+      for (const s of [...statuses].sort((a, b) => (a.messageId < b.messageId ? -1 : 1))) {
+        await c.query(
+          `INSERT INTO statuses (message_id, recipient, status, rank, at, error, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (message_id) DO UPDATE SET
+             status = CASE WHEN excluded.rank > statuses.rank THEN excluded.status ELSE statuses.status END,
+             error = CASE WHEN excluded.rank > statuses.rank THEN excluded.error ELSE statuses.error END,
+             rank = GREATEST(statuses.rank, excluded.rank),
+             at = GREATEST(statuses.at, excluded.at),
+             updated_at = excluded.updated_at`,
+          [s.messageId, s.recipient, s.status, statusRank[s.status], s.at, s.error ?? null, now],
+        );
+      }
+      for (const d of deadLetters) {
+        await c.query("INSERT INTO dead_letters (source, reason, payload, at) VALUES ($1, $2, $3, $4)", [d.source, d.reason, clip(d.payload), now]);
+      }
+      return added;
+    });
+  }
+
+  async claimLearner(owner: string, now: number, leaseMs: number): Promise<Claim | undefined> {
+    // One statement: the oldest pending message whose learner holds no live lease; the learner
+    // row is locked (SKIP LOCKED: replicas claiming at the same instant take different learners)
+    // and leased until now + leaseMs, which keeps every other replica off it after the commit.
+    const r = await this.one(
+      `WITH c AS (
+         SELECT l.id FROM inbox i JOIN learners l ON l.id = i.learner_id
+         WHERE i.state = 'pending' AND l.lease_until < $2
+         ORDER BY i.id LIMIT 1
+         FOR UPDATE OF l SKIP LOCKED
+       )
+       UPDATE learners SET lease_owner = $1, lease_until = $3 FROM c WHERE learners.id = c.id AND learners.lease_until < $2
+       RETURNING learners.*`,
+      [owner, now, now + leaseMs],
+    );
+    return r ? { learner: learnerFromRow(r), owner } : undefined;
+  }
+  async pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]> {
+    const r = await this.pool.query("SELECT * FROM inbox WHERE learner_id = $1 AND state = 'pending' ORDER BY id LIMIT $2", [learnerId, limit]);
+    return (r.rows as Row[]).map(inboundFromRow);
+  }
+  async completeInbound(id: number, state: "done" | "failed"): Promise<void> {
+    await this.pool.query("UPDATE inbox SET state = $1 WHERE id = $2", [state, id]);
+  }
+  async bumpAttempts(id: number): Promise<number> {
+    const r = await this.one("UPDATE inbox SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts", [id]);
+    return r ? Number(r.attempts) : 0;
+  }
+  async releaseLearner(learnerId: string, owner: string, retryAt = 0): Promise<void> {
+    await this.pool.query("UPDATE learners SET lease_owner = NULL, lease_until = $1 WHERE id = $2 AND lease_owner = $3", [retryAt, learnerId, owner]);
+  }
+  async renewLease(learnerId: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
+    const r = await this.pool.query("UPDATE learners SET lease_until = $1 WHERE id = $2 AND lease_owner = $3", [now + leaseMs, learnerId, owner]);
+    return r.rowCount === 1;
+  }
+  async backlog(): Promise<number> {
+    const r = await this.one("SELECT count(*)::int AS n FROM inbox WHERE state = 'pending'", []);
+    return Number(r?.n ?? 0);
+  }
+
+  async status(messageId: string): Promise<StatusRow | undefined> {
+    const r = await this.one("SELECT * FROM statuses WHERE message_id = $1", [messageId]);
+    if (!r) return undefined;
+    return { messageId: String(r.message_id), recipient: String(r.recipient), status: r.status as StatusRow["status"], at: Number(r.at), error: (r.error as string | null) ?? undefined, updatedAt: Number(r.updated_at) };
+  }
+  async addDeadLetter(source: string, reason: string, payload: string, now: number): Promise<void> {
+    await this.pool.query("INSERT INTO dead_letters (source, reason, payload, at) VALUES ($1, $2, $3, $4)", [source, reason, clip(payload), now]);
+  }
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    const r = await this.pool.query("SELECT * FROM dead_letters ORDER BY id DESC LIMIT $1", [limit]);
+    return (r.rows as Row[]).map((x) => ({ id: Number(x.id), source: String(x.source), reason: String(x.reason), payload: String(x.payload), at: Number(x.at) }));
+  }
+
+  async history(learnerId: string, limit: number): Promise<HistoryEntry[]> {
+    const r = await this.pool.query("SELECT role, content, at FROM history WHERE learner_id = $1 ORDER BY id DESC LIMIT $2", [learnerId, limit]);
+    return (r.rows as Row[]).reverse().map((x) => ({ role: x.role as HistoryEntry["role"], content: String(x.content), at: Number(x.at) }));
+  }
+  async usageTotals(learnerId: string, day: string): Promise<UsageTotals> {
+    const r = await this.one(
+      `SELECT COALESCE(SUM(messages), 0) AS m, COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS t, COALESCE(SUM(cost_usd), 0) AS c
+       FROM llm_usage WHERE learner_id = $1 AND day = $2`,
+      [learnerId, day],
+    );
+    return { messages: Number(r?.m ?? 0), tokens: Number(r?.t ?? 0), costUsd: Number(r?.c ?? 0) };
+  }
+  async usage(learnerId: string): Promise<UsageRow[]> {
+    const r = await this.pool.query("SELECT * FROM llm_usage WHERE learner_id = $1 ORDER BY day, model", [learnerId]);
+    return (r.rows as Row[]).map(usageFromRow);
+  }
+
+  async outboundByKey(key: string): Promise<OutboundRow | undefined> {
+    const r = await this.one("SELECT * FROM outbound WHERE key = $1", [key]);
+    return r && outboundFromRow(r);
+  }
+  async recordReply(rec: ReplyRecord): Promise<OutboundRow> {
+    return this.tx(async (c) => {
+      const ins = await c.query(
+        "INSERT INTO outbound (key, learner_id, payload, state, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4) ON CONFLICT (key) DO NOTHING RETURNING *",
+        [rec.outbound.key, rec.learnerId, rec.outbound.payload, rec.outbound.at],
+      );
+      if (ins.rowCount === 0) {
+        const existing = (await c.query("SELECT * FROM outbound WHERE key = $1", [rec.outbound.key])).rows[0] as Row;
+        return outboundFromRow(existing);
+      }
+      if (rec.history) {
+        await c.query("INSERT INTO history (learner_id, role, content, at) VALUES ($1, 'user', $2, $4), ($1, 'assistant', $3, $4)", [
+          rec.learnerId, rec.history.user, rec.history.assistant, rec.history.at,
+        ]);
+      }
+      if (rec.usage) {
+        const u = rec.usage;
+        await c.query(
+          `INSERT INTO llm_usage (learner_id, day, model, messages, prompt_tokens, completion_tokens, cost_usd) VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (learner_id, day, model) DO UPDATE SET messages = llm_usage.messages + excluded.messages,
+             prompt_tokens = llm_usage.prompt_tokens + excluded.prompt_tokens, completion_tokens = llm_usage.completion_tokens + excluded.completion_tokens,
+             cost_usd = llm_usage.cost_usd + excluded.cost_usd`,
+          [u.learnerId, u.day, u.model, u.messages, u.promptTokens, u.completionTokens, u.costUsd],
+        );
+      }
+      if (rec.quotaNoticeDay) await c.query("UPDATE learners SET quota_notice_day = $1 WHERE id = $2", [rec.quotaNoticeDay, rec.learnerId]);
+      return outboundFromRow(ins.rows[0] as Row);
+    });
+  }
+  async markOutbound(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): Promise<void> {
+    if (result.state === "sent") await this.pool.query("UPDATE outbound SET state = 'sent', wa_message_id = $1, attempts = attempts + 1, updated_at = $2 WHERE id = $3", [result.waMessageId, now, id]);
+    else await this.pool.query("UPDATE outbound SET state = 'failed', error = $1, attempts = attempts + 1, updated_at = $2 WHERE id = $3", [result.error, now, id]);
+  }
+  async bumpOutbound(id: number, error: string, now: number): Promise<number> {
+    const r = await this.one("UPDATE outbound SET attempts = attempts + 1, error = $1, updated_at = $2 WHERE id = $3 RETURNING attempts", [error, now, id]);
+    return r ? Number(r.attempts) : 0;
+  }
+  async sendFailures(limit: number): Promise<OutboundRow[]> {
+    const r = await this.pool.query("SELECT * FROM outbound WHERE state = 'failed' ORDER BY id DESC LIMIT $1", [limit]);
+    return (r.rows as Row[]).map(outboundFromRow);
+  }
+  async outboundFor(learnerId: string): Promise<OutboundRow[]> {
+    const r = await this.pool.query("SELECT * FROM outbound WHERE learner_id = $1 ORDER BY id", [learnerId]);
+    return (r.rows as Row[]).map(outboundFromRow);
+  }
+
+  async applyPlanChange(change: PlanChangeInput, now: number): Promise<PlanChangeOutcome> {
+    return this.tx(async (c) => {
+      const ins = await c.query("INSERT INTO stripe_events (event_id, at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING", [change.eventId, now]);
+      if (ins.rowCount === 0) return "duplicate";
+      const find = async (col: string, v: string | undefined) =>
+        v ? ((await c.query(`SELECT id FROM learners WHERE ${col} = $1 FOR UPDATE`, [v])).rows[0] as { id: string } | undefined) : undefined;
+      const l = (await find("id", change.learnerId)) ?? (await find("stripe_customer_id", change.customerId)) ?? (await find("stripe_subscription_id", change.subscriptionId));
+      if (!l) return "no_learner";
+      await c.query(
+        `UPDATE learners SET plan = $1, stripe_customer_id = COALESCE($2, stripe_customer_id), stripe_subscription_id = COALESCE($3, stripe_subscription_id) WHERE id = $4`,
+        [change.plan, change.customerId ?? null, change.subscriptionId ?? null, l.id],
+      );
+      return "applied";
+    });
+  }
+  async markStripeEvent(eventId: string, now: number): Promise<boolean> {
+    const r = await this.pool.query("INSERT INTO stripe_events (event_id, at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING", [eventId, now]);
+    return r.rowCount === 1;
+  }
+}

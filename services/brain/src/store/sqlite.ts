@@ -1,0 +1,270 @@
+import { randomUUID } from "node:crypto";
+import type Database from "better-sqlite3";
+import { migrateSqlite, openSqlite, type SqliteSynchronous } from "@tierstack/common";
+import { sqliteMigrations } from "./schema.js";
+import {
+  clip, statusRank,
+  type BrainStore, type Claim, type DeadLetter, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
+  type OutboundRow, type PlanChangeInput, type PlanChangeOutcome, type ReplyRecord, type StatusInput, type StatusRow,
+  type UsageRow, type UsageTotals,
+} from "./types.js";
+
+type Row = Record<string, unknown>;
+
+export function learnerFromRow(r: Row): Learner {
+  const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    id: String(r.id),
+    phone: String(r.phone),
+    plan: String(r.plan),
+    consentAt: n(r.consent_at),
+    consentSource: (r.consent_source as string | null) ?? null,
+    optedOut: r.opted_out === true || r.opted_out === 1,
+    lastInboundAt: n(r.last_inbound_at),
+    stripeCustomerId: (r.stripe_customer_id as string | null) ?? null,
+    stripeSubscriptionId: (r.stripe_subscription_id as string | null) ?? null,
+    quotaNoticeDay: (r.quota_notice_day as string | null) ?? null,
+    createdAt: Number(r.created_at),
+  };
+}
+
+export function inboundFromRow(r: Row): InboundMessage {
+  return {
+    id: Number(r.id), waId: String(r.wa_id), learnerId: String(r.learner_id), type: String(r.type), body: String(r.body),
+    sentAt: Number(r.sent_at), receivedAt: Number(r.received_at), attempts: Number(r.attempts),
+  };
+}
+
+export function outboundFromRow(r: Row): OutboundRow {
+  return {
+    id: Number(r.id), key: String(r.key), learnerId: String(r.learner_id), payload: String(r.payload),
+    state: r.state as OutboundRow["state"], waMessageId: (r.wa_message_id as string | null) ?? null, error: (r.error as string | null) ?? null,
+    attempts: Number(r.attempts), createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+  };
+}
+
+export function usageFromRow(r: Row): UsageRow {
+  return {
+    learnerId: String(r.learner_id), day: String(r.day), model: String(r.model), messages: Number(r.messages),
+    promptTokens: Number(r.prompt_tokens), completionTokens: Number(r.completion_tokens), costUsd: Number(r.cost_usd),
+  };
+}
+
+/** SQLite (WAL, synchronous FULL): the single box. One process owns the file, so a lease is only ever contended in-process. */
+export class SqliteBrainStore implements BrainStore {
+  readonly kind = "sqlite" as const;
+  private readonly db: Database.Database;
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  constructor(path: string, opts: { synchronous?: SqliteSynchronous } = {}) {
+    this.db = openSqlite(path, { synchronous: opts.synchronous });
+  }
+
+  private q(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  async migrate(): Promise<void> {
+    migrateSqlite(this.db, "brain", sqliteMigrations);
+  }
+  async ping(): Promise<void> {
+    this.q("SELECT 1").get();
+  }
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async signUp(phone: string, now: number, id = randomUUID()): Promise<Learner> {
+    const row = this.q(
+      `INSERT INTO learners (id, phone, consent_at, consent_source, created_at) VALUES (?, ?, ?, 'signup', ?)
+       ON CONFLICT (phone) DO UPDATE SET consent_at = excluded.consent_at, consent_source = 'signup', opted_out = 0
+       RETURNING *`,
+    ).get(id, phone, now, now) as Row;
+    return learnerFromRow(row);
+  }
+  async learnerById(id: string): Promise<Learner | undefined> {
+    const r = this.q("SELECT * FROM learners WHERE id = ?").get(id) as Row | undefined;
+    return r && learnerFromRow(r);
+  }
+  async learnerByPhone(phone: string): Promise<Learner | undefined> {
+    const r = this.q("SELECT * FROM learners WHERE phone = ?").get(phone) as Row | undefined;
+    return r && learnerFromRow(r);
+  }
+  async setOptedOut(learnerId: string, optedOut: boolean): Promise<void> {
+    this.q("UPDATE learners SET opted_out = ? WHERE id = ?").run(optedOut ? 1 : 0, learnerId);
+  }
+  async deleteLearner(learnerId: string): Promise<boolean> {
+    const tx = this.db.transaction(() => {
+      const l = this.q("SELECT phone FROM learners WHERE id = ?").get(learnerId) as { phone: string } | undefined;
+      if (!l) return false;
+      for (const t of ["inbox", "history", "llm_usage", "outbound"]) this.db.prepare(`DELETE FROM ${t} WHERE learner_id = ?`).run(learnerId);
+      this.q("DELETE FROM statuses WHERE recipient = ?").run(l.phone);
+      this.q("DELETE FROM dead_letters WHERE instr(payload, ?) > 0").run(l.phone);
+      this.q("DELETE FROM learners WHERE id = ?").run(learnerId);
+      return true;
+    });
+    return tx.immediate();
+  }
+
+  async storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: { source: string; reason: string; payload: string }[], now: number): Promise<number> {
+    const tx = this.db.transaction(() => {
+      let added = 0;
+      for (const m of messages) {
+        const l = this.q(
+          `INSERT INTO learners (id, phone, consent_at, consent_source, last_inbound_at, created_at) VALUES (?, ?, ?, 'inbound', ?, ?)
+           ON CONFLICT (phone) DO UPDATE SET last_inbound_at = MAX(COALESCE(last_inbound_at, 0), excluded.last_inbound_at)
+           RETURNING id`,
+        ).get(randomUUID(), m.phone, now, m.sentAt, now) as { id: string };
+        added += this.q(
+          `INSERT INTO inbox (wa_id, learner_id, type, body, sent_at, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (wa_id) DO NOTHING`,
+        ).run(m.waId, l.id, m.type, m.body, m.sentAt, now).changes;
+      }
+      for (const s of statuses) this.upsertStatus(s, now);
+      for (const d of deadLetters) this.q("INSERT INTO dead_letters (source, reason, payload, at) VALUES (?, ?, ?, ?)").run(d.source, d.reason, clip(d.payload), now);
+      return added;
+    });
+    return tx.immediate();
+  }
+
+  private upsertStatus(s: StatusInput, now: number): void {
+    this.q(
+      `INSERT INTO statuses (message_id, recipient, status, rank, at, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (message_id) DO UPDATE SET
+         status = CASE WHEN excluded.rank > statuses.rank THEN excluded.status ELSE statuses.status END,
+         error = CASE WHEN excluded.rank > statuses.rank THEN excluded.error ELSE statuses.error END,
+         rank = MAX(statuses.rank, excluded.rank),
+         at = MAX(statuses.at, excluded.at),
+         updated_at = excluded.updated_at`,
+    ).run(s.messageId, s.recipient, s.status, statusRank[s.status], s.at, s.error ?? null, now);
+  }
+
+  async claimLearner(owner: string, now: number, leaseMs: number): Promise<Claim | undefined> {
+    const tx = this.db.transaction(() => {
+      const r = this.q(
+        `SELECT l.id FROM inbox i JOIN learners l ON l.id = i.learner_id
+         WHERE i.state = 'pending' AND l.lease_until < ? ORDER BY i.id LIMIT 1`,
+      ).get(now) as { id: string } | undefined;
+      if (!r) return undefined;
+      const row = this.q("UPDATE learners SET lease_owner = ?, lease_until = ? WHERE id = ? RETURNING *").get(owner, now + leaseMs, r.id) as Row;
+      return { learner: learnerFromRow(row), owner };
+    });
+    return tx.immediate();
+  }
+  async pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]> {
+    return (this.q("SELECT * FROM inbox WHERE learner_id = ? AND state = 'pending' ORDER BY id LIMIT ?").all(learnerId, limit) as Row[]).map(inboundFromRow);
+  }
+  async completeInbound(id: number, state: "done" | "failed"): Promise<void> {
+    this.q("UPDATE inbox SET state = ? WHERE id = ?").run(state, id);
+  }
+  async bumpAttempts(id: number): Promise<number> {
+    const r = this.q("UPDATE inbox SET attempts = attempts + 1 WHERE id = ? RETURNING attempts").get(id) as { attempts: number } | undefined;
+    return r?.attempts ?? 0;
+  }
+  async releaseLearner(learnerId: string, owner: string, retryAt = 0): Promise<void> {
+    this.q("UPDATE learners SET lease_owner = NULL, lease_until = ? WHERE id = ? AND lease_owner = ?").run(retryAt, learnerId, owner);
+  }
+  async renewLease(learnerId: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
+    return this.q("UPDATE learners SET lease_until = ? WHERE id = ? AND lease_owner = ?").run(now + leaseMs, learnerId, owner).changes === 1;
+  }
+  async backlog(): Promise<number> {
+    return Number((this.q("SELECT count(*) AS n FROM inbox WHERE state = 'pending'").get() as { n: number }).n);
+  }
+
+  async status(messageId: string): Promise<StatusRow | undefined> {
+    const r = this.q("SELECT * FROM statuses WHERE message_id = ?").get(messageId) as Row | undefined;
+    if (!r) return undefined;
+    return { messageId: String(r.message_id), recipient: String(r.recipient), status: r.status as StatusRow["status"], at: Number(r.at), error: (r.error as string | null) ?? undefined, updatedAt: Number(r.updated_at) };
+  }
+  async addDeadLetter(source: string, reason: string, payload: string, now: number): Promise<void> {
+    this.q("INSERT INTO dead_letters (source, reason, payload, at) VALUES (?, ?, ?, ?)").run(source, reason, clip(payload), now);
+  }
+  async deadLetters(limit: number): Promise<DeadLetter[]> {
+    return (this.q("SELECT * FROM dead_letters ORDER BY id DESC LIMIT ?").all(limit) as Row[]).map((r) => ({
+      id: Number(r.id), source: String(r.source), reason: String(r.reason), payload: String(r.payload), at: Number(r.at),
+    }));
+  }
+
+  async history(learnerId: string, limit: number): Promise<HistoryEntry[]> {
+    const rows = this.q("SELECT role, content, at FROM history WHERE learner_id = ? ORDER BY id DESC LIMIT ?").all(learnerId, limit) as Row[];
+    return rows.reverse().map((r) => ({ role: r.role as HistoryEntry["role"], content: String(r.content), at: Number(r.at) }));
+  }
+  async usageTotals(learnerId: string, day: string): Promise<UsageTotals> {
+    const r = this.q(
+      `SELECT COALESCE(SUM(messages), 0) AS m, COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS t, COALESCE(SUM(cost_usd), 0) AS c
+       FROM llm_usage WHERE learner_id = ? AND day = ?`,
+    ).get(learnerId, day) as { m: number; t: number; c: number };
+    return { messages: Number(r.m), tokens: Number(r.t), costUsd: Number(r.c) };
+  }
+  async usage(learnerId: string): Promise<UsageRow[]> {
+    return (this.q("SELECT * FROM llm_usage WHERE learner_id = ? ORDER BY day, model").all(learnerId) as Row[]).map(usageFromRow);
+  }
+
+  async outboundByKey(key: string): Promise<OutboundRow | undefined> {
+    const r = this.q("SELECT * FROM outbound WHERE key = ?").get(key) as Row | undefined;
+    return r && outboundFromRow(r);
+  }
+  async recordReply(rec: ReplyRecord): Promise<OutboundRow> {
+    const tx = this.db.transaction(() => {
+      const existing = this.q("SELECT * FROM outbound WHERE key = ?").get(rec.outbound.key) as Row | undefined;
+      if (existing) return outboundFromRow(existing);
+      if (rec.history) {
+        const ins = this.q("INSERT INTO history (learner_id, role, content, at) VALUES (?, ?, ?, ?)");
+        ins.run(rec.learnerId, "user", rec.history.user, rec.history.at);
+        ins.run(rec.learnerId, "assistant", rec.history.assistant, rec.history.at);
+      }
+      if (rec.usage) {
+        const u = rec.usage;
+        this.q(
+          `INSERT INTO llm_usage (learner_id, day, model, messages, prompt_tokens, completion_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (learner_id, day, model) DO UPDATE SET messages = messages + excluded.messages,
+             prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens,
+             cost_usd = cost_usd + excluded.cost_usd`,
+        ).run(u.learnerId, u.day, u.model, u.messages, u.promptTokens, u.completionTokens, u.costUsd);
+      }
+      if (rec.quotaNoticeDay) this.q("UPDATE learners SET quota_notice_day = ? WHERE id = ?").run(rec.quotaNoticeDay, rec.learnerId);
+      const row = this.q(
+        "INSERT INTO outbound (key, learner_id, payload, state, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?) RETURNING *",
+      ).get(rec.outbound.key, rec.learnerId, rec.outbound.payload, rec.outbound.at, rec.outbound.at) as Row;
+      return outboundFromRow(row);
+    });
+    return tx.immediate();
+  }
+  async markOutbound(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): Promise<void> {
+    if (result.state === "sent") this.q("UPDATE outbound SET state = 'sent', wa_message_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?").run(result.waMessageId, now, id);
+    else this.q("UPDATE outbound SET state = 'failed', error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?").run(result.error, now, id);
+  }
+  async bumpOutbound(id: number, error: string, now: number): Promise<number> {
+    const r = this.q("UPDATE outbound SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? RETURNING attempts").get(error, now, id) as { attempts: number } | undefined;
+    return r?.attempts ?? 0;
+  }
+  async sendFailures(limit: number): Promise<OutboundRow[]> {
+    return (this.q("SELECT * FROM outbound WHERE state = 'failed' ORDER BY id DESC LIMIT ?").all(limit) as Row[]).map(outboundFromRow);
+  }
+  async outboundFor(learnerId: string): Promise<OutboundRow[]> {
+    return (this.q("SELECT * FROM outbound WHERE learner_id = ? ORDER BY id").all(learnerId) as Row[]).map(outboundFromRow);
+  }
+
+  async applyPlanChange(change: PlanChangeInput, now: number): Promise<PlanChangeOutcome> {
+    const tx = this.db.transaction((): PlanChangeOutcome => {
+      if (this.q("INSERT INTO stripe_events (event_id, at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING").run(change.eventId, now).changes === 0) return "duplicate";
+      const l = (change.learnerId && (this.q("SELECT id FROM learners WHERE id = ?").get(change.learnerId) as { id: string } | undefined))
+        || (change.customerId && (this.q("SELECT id FROM learners WHERE stripe_customer_id = ?").get(change.customerId) as { id: string } | undefined))
+        || (change.subscriptionId && (this.q("SELECT id FROM learners WHERE stripe_subscription_id = ?").get(change.subscriptionId) as { id: string } | undefined))
+        || undefined;
+      if (!l) return "no_learner";
+      this.q(
+        `UPDATE learners SET plan = ?, stripe_customer_id = COALESCE(?, stripe_customer_id), stripe_subscription_id = COALESCE(?, stripe_subscription_id) WHERE id = ?`,
+      ).run(change.plan, change.customerId ?? null, change.subscriptionId ?? null, l.id);
+      return "applied";
+    });
+    return tx.immediate();
+  }
+  async markStripeEvent(eventId: string, now: number): Promise<boolean> {
+    return this.q("INSERT INTO stripe_events (event_id, at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING").run(eventId, now).changes === 1;
+  }
+}

@@ -1,0 +1,260 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { available, freshSchema, PG_URL } from "@tierstack/common/testing";
+import { PgBrainStore } from "./postgres.js";
+import { SqliteBrainStore } from "./sqlite.js";
+import type { BrainStore, InboundInput } from "./types.js";
+
+const pgUp = await available("postgres", PG_URL);
+const T0 = Date.UTC(2026, 10, 22, 12);
+
+function msg(waId: string, phone: string, body = "hi", sentAt = T0): InboundInput {
+  return { waId, phone, type: "text", body, sentAt };
+}
+
+interface Target { name: string; open(): Promise<{ store: BrainStore; second?: () => Promise<BrainStore>; cleanup(): Promise<void> }> }
+
+const targets: Target[] = [
+  {
+    name: "sqlite",
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), "brain-store-"));
+      const store = new SqliteBrainStore(join(dir, "brain.db"));
+      await store.migrate();
+      return { store, cleanup: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
+    },
+  },
+];
+if (pgUp) {
+  targets.push({
+    name: "postgres",
+    open: async () => {
+      const s = await freshSchema("brain_contract");
+      const store = new PgBrainStore(s.url);
+      await store.migrate();
+      const others: BrainStore[] = [];
+      return {
+        store,
+        second: async () => {
+          const o = new PgBrainStore(s.url);
+          await o.migrate();
+          others.push(o);
+          return o;
+        },
+        cleanup: async () => {
+          await store.close();
+          for (const o of others) await o.close();
+          await s.drop();
+        },
+      };
+    },
+  });
+}
+
+describe.each(targets)("BrainStore contract: $name", (target) => {
+  let store: BrainStore;
+  let second: (() => Promise<BrainStore>) | undefined;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    ({ store, second, cleanup } = await target.open());
+  });
+  afterAll(async () => cleanup?.());
+
+  it("migrates idempotently and answers ping", async () => {
+    await store.migrate();
+    await store.ping();
+  });
+
+  it("sign-up records consent; inbound creates learners and moves the window", async () => {
+    const l = await store.signUp("447700900001", T0);
+    expect(l.consentSource).toBe("signup");
+    expect(l.plan).toBe("free");
+    expect(l.lastInboundAt).toBeNull();
+    const again = await store.signUp("447700900001", T0 + 5);
+    expect(again.id).toBe(l.id);
+    expect(again.consentAt).toBe(T0 + 5);
+
+    expect(await store.storeInbound([msg("wamid.a1", "447700900001", "hello", T0 + 10)], [], [], T0 + 20)).toBe(1);
+    expect((await store.learnerById(l.id))!.lastInboundAt).toBe(T0 + 10);
+    // an older message never moves the window back
+    await store.storeInbound([msg("wamid.a0", "447700900001", "older", T0 + 1)], [], [], T0 + 30);
+    expect((await store.learnerByPhone("447700900001"))!.lastInboundAt).toBe(T0 + 10);
+
+    await store.storeInbound([msg("wamid.b1", "447700900002")], [], [], T0);
+    const fresh = await store.learnerByPhone("447700900002");
+    expect(fresh!.consentSource).toBe("inbound");
+  });
+
+  it("dedupes the inbox on the WhatsApp message id", async () => {
+    const m = msg("wamid.dup", "447700900003", "once");
+    expect(await store.storeInbound([m], [], [], T0)).toBe(1);
+    expect(await store.storeInbound([m], [], [], T0)).toBe(0);
+    expect(await store.storeInbound([m, msg("wamid.dup2", "447700900003", "twice")], [], [], T0)).toBe(1);
+    const l = await store.learnerByPhone("447700900003");
+    expect((await store.pendingFor(l!.id, 10)).map((p) => p.body)).toEqual(["once", "twice"]);
+  });
+
+  it("keeps the highest status and the latest time whatever the arrival order", async () => {
+    const at = (s: number) => T0 + s * 1000;
+    await store.storeInbound([], [{ messageId: "wamid.s1", recipient: "447700900009", status: "read", at: at(3) }], [], T0);
+    await store.storeInbound([], [{ messageId: "wamid.s1", recipient: "447700900009", status: "sent", at: at(1) }], [], T0);
+    await store.storeInbound([], [{ messageId: "wamid.s1", recipient: "447700900009", status: "delivered", at: at(2) }], [], T0);
+    let s = await store.status("wamid.s1");
+    expect(s!.status).toBe("read");
+    expect(s!.at).toBe(at(3));
+    await store.storeInbound([], [{ messageId: "wamid.s1", recipient: "447700900009", status: "failed", at: at(4), error: "131047" }], [], T0);
+    s = await store.status("wamid.s1");
+    expect(s!.status).toBe("failed");
+    expect(s!.error).toBe("131047");
+    expect(await store.status("wamid.none")).toBeUndefined();
+  });
+
+  it("keeps dead letters, newest first, clipped", async () => {
+    await store.storeInbound([], [], [{ source: "whatsapp", reason: "not json", payload: "{" }], T0);
+    await store.addDeadLetter("whatsapp", "huge", "x".repeat(200_000), T0 + 1);
+    const dl = await store.deadLetters(10);
+    expect(dl[0]!.reason).toBe("huge");
+    expect(dl[0]!.payload.length).toBe(64 * 1024);
+    expect(dl[1]!.reason).toBe("not json");
+  });
+
+  it("leases one learner at a time, oldest pending first, and releases", async () => {
+    await store.storeInbound([msg("wamid.c1", "447700900011", "1"), msg("wamid.c2", "447700900012", "1"), msg("wamid.c3", "447700900011", "2")], [], [], T0);
+    // drain older test data first
+    const seen: string[] = [];
+    for (;;) {
+      const c = await store.claimLearner("w1", T0, 60_000);
+      if (!c) break;
+      seen.push(c.learner.phone);
+      // while leased, nobody else gets it
+      const other = await store.claimLearner("w2", T0 + 1, 60_000);
+      expect(other?.learner.id).not.toBe(c.learner.id);
+      if (other) await store.releaseLearner(other.learner.id, "w2");
+      for (const p of await store.pendingFor(c.learner.id, 100)) await store.completeInbound(p.id, "done");
+      await store.releaseLearner(c.learner.id, "w1");
+    }
+    expect(seen.indexOf("447700900011")).toBeLessThan(seen.indexOf("447700900012"));
+    expect(await store.backlog()).toBe(0);
+  });
+
+  it("an expired lease can be taken over; a retryAt keeps workers away until then", async () => {
+    await store.storeInbound([msg("wamid.e1", "447700900021")], [], [], T0);
+    const a = await store.claimLearner("w1", T0, 1000);
+    expect(a).toBeDefined();
+    expect(await store.claimLearner("w2", T0 + 500, 1000)).toBeUndefined();
+    expect(await store.renewLease(a!.learner.id, "w1", T0 + 500, 1000)).toBe(true);
+    expect(await store.claimLearner("w2", T0 + 1200, 1000)).toBeUndefined();
+    const b = await store.claimLearner("w2", T0 + 1600, 1000);
+    expect(b!.learner.id).toBe(a!.learner.id);
+    expect(await store.renewLease(a!.learner.id, "w1", T0 + 1700, 1000)).toBe(false);
+    await store.releaseLearner(b!.learner.id, "w2", T0 + 5000);
+    expect(await store.claimLearner("w3", T0 + 4000, 1000)).toBeUndefined();
+    const c = await store.claimLearner("w3", T0 + 5001, 1000);
+    const [p] = await store.pendingFor(c!.learner.id, 10);
+    expect(await store.bumpAttempts(p!.id)).toBe(1);
+    await store.completeInbound(p!.id, "failed");
+    await store.releaseLearner(c!.learner.id, "w3");
+    expect(await store.backlog()).toBe(0);
+  });
+
+  it("records a reply with history, usage and a pending outbound in one step, once per key", async () => {
+    const l = await store.signUp("447700900031", T0);
+    const rec = {
+      learnerId: l.id,
+      history: { user: "what is 2+2?", assistant: "4", at: T0 },
+      usage: { learnerId: l.id, day: "2026-11-22", model: "m-small", messages: 1, promptTokens: 10, completionTokens: 2, costUsd: 0.001 },
+      outbound: { key: "reply:wamid.r1", payload: JSON.stringify({ kind: "text", to: l.phone, body: "4" }), at: T0 },
+    };
+    const o = await store.recordReply(rec);
+    expect(o.state).toBe("pending");
+    const o2 = await store.recordReply({ ...rec, outbound: { ...rec.outbound, payload: "other" } });
+    expect(o2.id).toBe(o.id);
+    expect(o2.payload).toBe(o.payload);
+    expect(await store.history(l.id, 10)).toEqual([{ role: "user", content: "what is 2+2?", at: T0 }, { role: "assistant", content: "4", at: T0 }]);
+    expect(await store.usageTotals(l.id, "2026-11-22")).toEqual({ messages: 1, tokens: 12, costUsd: 0.001 });
+
+    await store.recordReply({ ...rec, outbound: { ...rec.outbound, key: "reply:wamid.r2" }, usage: { ...rec.usage, model: "m-big", costUsd: 0.002 } });
+    await store.recordReply({ ...rec, outbound: { ...rec.outbound, key: "reply:wamid.r3" } });
+    const t = await store.usageTotals(l.id, "2026-11-22");
+    expect(t.messages).toBe(3);
+    expect(t.tokens).toBe(36);
+    expect(t.costUsd).toBeCloseTo(0.004, 10);
+    expect((await store.usage(l.id)).map((u) => [u.model, u.messages])).toEqual([["m-big", 1], ["m-small", 2]]);
+    expect(await store.usageTotals(l.id, "2026-11-23")).toEqual({ messages: 0, tokens: 0, costUsd: 0 });
+    expect((await store.history(l.id, 2)).map((h) => h.role)).toEqual(["user", "assistant"]);
+
+    await store.markOutbound(o.id, { state: "sent", waMessageId: "wamid.out1" }, T0 + 1);
+    expect((await store.outboundByKey("reply:wamid.r1"))!.state).toBe("sent");
+    const r2 = (await store.outboundByKey("reply:wamid.r2"))!;
+    expect(await store.bumpOutbound(r2.id, "503", T0)).toBe(1);
+    await store.markOutbound(r2.id, { state: "failed", error: "131026 undeliverable" }, T0 + 2);
+    expect((await store.sendFailures(10)).map((f) => f.key)).toContain("reply:wamid.r2");
+    expect((await store.outboundFor(l.id)).length).toBe(3);
+
+    await store.recordReply({ learnerId: l.id, outbound: { key: "quota:x", payload: "{}", at: T0 }, quotaNoticeDay: "2026-11-22" });
+    expect((await store.learnerById(l.id))!.quotaNoticeDay).toBe("2026-11-22");
+  });
+
+  it("opts out and back in; deletes everything about a learner", async () => {
+    const l = await store.signUp("447700900041", T0);
+    await store.setOptedOut(l.id, true);
+    expect((await store.learnerById(l.id))!.optedOut).toBe(true);
+    await store.setOptedOut(l.id, false);
+    expect((await store.learnerById(l.id))!.optedOut).toBe(false);
+    await store.storeInbound([msg("wamid.d1", l.phone)], [{ messageId: "wamid.d-out", recipient: l.phone, status: "sent", at: T0 }], [], T0);
+    await store.addDeadLetter("whatsapp", "bad", `{"from":"${l.phone}"}`, T0);
+    await store.recordReply({ learnerId: l.id, history: { user: "a", assistant: "b", at: T0 }, outbound: { key: "reply:wamid.d1", payload: "{}", at: T0 } });
+    expect(await store.deleteLearner(l.id)).toBe(true);
+    expect(await store.learnerById(l.id)).toBeUndefined();
+    expect(await store.history(l.id, 10)).toEqual([]);
+    expect(await store.pendingFor(l.id, 10)).toEqual([]);
+    expect(await store.outboundByKey("reply:wamid.d1")).toBeUndefined();
+    expect(await store.status("wamid.d-out")).toBeUndefined();
+    expect((await store.deadLetters(100)).some((d) => d.payload.includes(l.phone))).toBe(false);
+    expect(await store.deleteLearner(l.id)).toBe(false);
+  });
+
+  it("applies a plan change once per Stripe event, finding the learner by id, customer or subscription", async () => {
+    const l = await store.signUp("447700900051", T0);
+    expect(await store.applyPlanChange({ eventId: "evt_1", learnerId: l.id, customerId: "cus_1", subscriptionId: "sub_1", plan: "plus" }, T0)).toBe("applied");
+    expect(await store.applyPlanChange({ eventId: "evt_1", learnerId: l.id, plan: "dedicated" }, T0)).toBe("duplicate");
+    expect((await store.learnerById(l.id))!.plan).toBe("plus");
+    expect(await store.applyPlanChange({ eventId: "evt_2", subscriptionId: "sub_1", plan: "free" }, T0)).toBe("applied");
+    expect((await store.learnerById(l.id))!.plan).toBe("free");
+    expect(await store.applyPlanChange({ eventId: "evt_3", customerId: "cus_1", plan: "plus" }, T0)).toBe("applied");
+    expect((await store.learnerById(l.id))!.stripeSubscriptionId).toBe("sub_1");
+    expect(await store.applyPlanChange({ eventId: "evt_4", customerId: "cus_unknown", plan: "plus" }, T0)).toBe("no_learner");
+    expect(await store.markStripeEvent("evt_5", T0)).toBe(true);
+    expect(await store.markStripeEvent("evt_5", T0)).toBe(false);
+    expect(await store.applyPlanChange({ eventId: "evt_5", learnerId: l.id, plan: "dedicated" }, T0)).toBe("duplicate");
+  });
+
+  it.skipIf(target.name !== "postgres")("two stores on one database never lease the same learner at once", async () => {
+    const other = await second!();
+    const phones = Array.from({ length: 20 }, (_, i) => `4477009010${String(i).padStart(2, "0")}`);
+    await store.storeInbound(phones.flatMap((p, i) => [msg(`wamid.p${i}a`, p, "1"), msg(`wamid.p${i}b`, p, "2")]), [], [], T0);
+    const held = new Set<string>();
+    let overlap = 0;
+    const order: Record<string, string[]> = {};
+    const worker = async (s: BrainStore, name: string) => {
+      for (;;) {
+        const c = await s.claimLearner(name, T0, 60_000);
+        if (!c) return;
+        if (held.has(c.learner.id)) overlap++;
+        held.add(c.learner.id);
+        for (const p of await s.pendingFor(c.learner.id, 100)) {
+          (order[c.learner.id] ??= []).push(p.body);
+          await s.completeInbound(p.id, "done");
+        }
+        held.delete(c.learner.id);
+        await s.releaseLearner(c.learner.id, name);
+      }
+    };
+    await Promise.all([worker(store, "a1"), worker(store, "a2"), worker(other, "b1"), worker(other, "b2")]);
+    expect(overlap).toBe(0);
+    expect(Object.keys(order).length).toBe(20);
+    for (const bodies of Object.values(order)) expect(bodies).toEqual(["1", "2"]);
+  });
+});
