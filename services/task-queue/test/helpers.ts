@@ -36,3 +36,94 @@ export const impls: StoreImpl[] = [
     },
   },
 ];
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { freePort, waitFor } from "@tierstack/common/testing";
+
+export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+
+export interface ServerProcess {
+  url: string;
+  proc: ChildProcess;
+  output: () => string;
+  /** SIGTERM and wait for exit. */
+  stop: () => Promise<void>;
+}
+
+/** The real service as a child process (`node --import tsx src/server.ts`), ready when /readyz says so. */
+export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, ["--import", "tsx", "services/task-queue/src/server.ts"], {
+    cwd: repoRoot,
+    env: { ...process.env, LOG_LEVEL: "warn", HOST: "127.0.0.1", PORT: String(port), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  proc.stdout?.on("data", (d) => (out += d));
+  proc.stderr?.on("data", (d) => (out += d));
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(async () => {
+    if (proc.exitCode !== null) throw new Error(`task-queue exited ${proc.exitCode}: ${out}`);
+    try {
+      return (await fetch(`${url}/readyz`)).ok;
+    } catch {
+      return false;
+    }
+  }, "task-queue /readyz", 30_000, 100);
+  return {
+    url,
+    proc,
+    output: () => out,
+    stop: async () => {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Every message in a stream: subject, Nats-Msg-Id and the decoded event. */
+export async function readStream(servers: string, stream: string): Promise<{ subject: string; msgId: string; data: { id: number; event: string; taskId: number } }[]> {
+  const nc = await connect({ servers });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const total = (await jsm.streams.info(stream)).state.messages;
+    const js = jetstream(nc);
+    const consumer = await js.consumers.get(stream);
+    const out: { subject: string; msgId: string; data: { id: number; event: string; taskId: number } }[] = [];
+    while (out.length < total) {
+      const batch = await consumer.fetch({ max_messages: Math.min(1000, total - out.length), expires: 2000 });
+      for await (const m of batch) out.push({ subject: m.subject, msgId: m.headers?.get("Nats-Msg-Id") ?? "", data: m.json() });
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+export async function deleteStream(servers: string, stream: string): Promise<void> {
+  const nc = await connect({ servers });
+  try {
+    await (await jetstreamManager(nc)).streams.delete(stream).catch(() => undefined);
+  } finally {
+    await nc.close();
+  }
+}
+
+/** A tiny HTTP client for the API. */
+export function client(url: string, token: string) {
+  const call = async (method: string, path: string, body?: unknown) => {
+    const r = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    return { status: r.status, body: text ? JSON.parse(text) : undefined };
+  };
+  return { post: (p: string, b?: unknown) => call("POST", p, b ?? {}), get: (p: string) => call("GET", p) };
+}
