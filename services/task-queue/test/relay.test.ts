@@ -25,7 +25,7 @@ describe.each(impls)("outbox relay to NATS JetStream on $name", ({ skip, open })
 
   it.skipIf(off)("creates the stream, publishes each event once with msgID = outbox id, even when marking fails after the PubAck", async () => {
     const [a, b] = await store.enqueue([{ queue: "build", payload: 1, priority: 0, maxAttempts: 3 }, { queue: "deploy", payload: 2, priority: 0, maxAttempts: 3 }]);
-    const [[lease]] = (await store.claim([{ queues: ["build"], limit: 1, leaseSeconds: 30, owner: "t" }])) as [[{ task: { id: number }; leaseToken: string }]];
+    const lease = (await store.claim([{ queues: ["build"], limit: 1, leaseSeconds: 30, owner: "t" }]))[0]![0]!;
     await store.complete([{ id: lease.task.id, leaseToken: lease.leaseToken, result: null }]);
 
     // The first pass gets its PubAcks but "crashes" before marking the rows published.

@@ -98,7 +98,7 @@ describe.each(impls)("TaskStore contract on $name", ({ skip, open }) => {
   });
 
   it.skipIf(skip)("fail retries with backoff until maxAttempts, then dead-letters; requeue brings it back", async () => {
-    const [{ task }] = (await store.enqueue([item("f", { maxAttempts: 2 })])) as [{ task: { id: number } }];
+    const { task } = (await store.enqueue([item("f", { maxAttempts: 2 })]))[0]!;
     const l1 = (await claimOne(store, "f"))!;
     const r1 = await store.fail(failReq(l1));
     expect(r1).toMatchObject({ status: "ok", task: { state: "ready", lastError: "boom" } });
