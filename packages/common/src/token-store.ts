@@ -11,6 +11,8 @@ export async function openTokenStore(url: string): Promise<{ store: TokenStore; 
     return { store, close: async () => void db.close() };
   }
   const pool = openPgPool(target, { max: 4 });
+  // An idle client losing its connection (database restart) must not crash the process.
+  pool.on("error", () => undefined);
   const store = new PgTokenStore(pool, target.schema);
   await store.migrate();
   return { store, close: () => pool.end() };
