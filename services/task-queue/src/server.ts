@@ -1,20 +1,19 @@
-import { AgentTokens, exitOnStartError, openTokenStore, redactUrl, runService } from "@tierstack/common";
+import { AgentTokens, exitOnStartError, redactUrl, runService } from "@tierstack/common";
 import { buildApp } from "./app.js";
 import { readConfig } from "./config.js";
-import { openTaskStore } from "./open-store.js";
+import { openStores } from "./open-store.js";
 import { OutboxRelay } from "./relay.js";
 
 /** `node --import tsx services/task-queue/src/server.ts` with DATABASE_URL (and optional NATS_URL). */
 async function main(): Promise<void> {
   const config = readConfig();
-  const store = await openTaskStore(config.database, {
+  const { store, tokens } = await openStores(config.database, {
     poolMax: config.pgPoolMax,
     onError: (err, where) => process.stderr.write(`task-queue: ${where}: ${(err as Error).message}\n`),
   });
-  const tokenStore = await openTokenStore(config.databaseUrl);
   const svc = buildApp(config, {
     store,
-    tokens: new AgentTokens(tokenStore.store),
+    tokens: new AgentTokens(tokens),
     relay: config.natsUrl
       ? (s) => new OutboxRelay(store, {
           servers: config.natsUrl as string,
@@ -36,7 +35,6 @@ async function main(): Promise<void> {
     host: config.host,
     onClose: async () => {
       await store.close();
-      await tokenStore.close();
     },
   });
   log.info({ port: config.port }, "task-queue listening");
