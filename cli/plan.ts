@@ -52,7 +52,12 @@ export interface PlanRun extends PlanResult {
 
 const placeholder = "plan-placeholder-secret";
 
-export function knownStacks(stacksDir = join(repoRoot, "stacks")): string[] {
+/** stacks/ of the repository, or TIERSTACK_STACKS_DIR when set (tests point it at fixtures). */
+export function defaultStacksDir(): string {
+  return process.env.TIERSTACK_STACKS_DIR ?? join(repoRoot, "stacks");
+}
+
+export function knownStacks(stacksDir = defaultStacksDir()): string[] {
   return readdirSync(stacksDir)
     .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
     .filter((s): s is string => s !== undefined)
@@ -68,7 +73,7 @@ export interface LoadedConfig {
 
 /** Reads a stack file into Pulumi's flat config form; `secure:` values become placeholders. */
 export function loadStackConfig(stack: string, opts: PlanOptions = {}): LoadedConfig {
-  const dir = opts.stacksDir ?? join(repoRoot, "stacks");
+  const dir = opts.stacksDir ?? defaultStacksDir();
   const file = join(dir, `Pulumi.${stack}.yaml`);
   if (!existsSync(file)) {
     throw new PlanError(`unknown stack "${stack}": no stacks/Pulumi.${stack}.yaml (known: ${knownStacks(dir).join(", ")})`);
@@ -125,6 +130,15 @@ function scrub(value: unknown, secrets: string[], path: string, leaks: string[])
   return value;
 }
 
+/** Strings under a secret marker. */
+function markedStrings(value: unknown, inSecret: boolean): string[] {
+  if (isSecretMarked(value)) return markedStrings(value.value, true);
+  if (typeof value === "string") return inSecret ? [value] : [];
+  if (Array.isArray(value)) return value.flatMap((v) => markedStrings(v, inSecret));
+  if (value !== null && typeof value === "object") return Object.values(value).flatMap((v) => markedStrings(v, inSecret));
+  return [];
+}
+
 /** Computed outputs the program reads, as the mocks return them. */
 function mockState(type: string, name: string, inputs: Record<string, unknown>, generated: string): Record<string, unknown> {
   const state: Record<string, unknown> = { ...inputs, name: inputs.name ?? name };
@@ -172,13 +186,21 @@ export async function runPlan(stack: string, opts: PlanOptions = {}): Promise<Pl
 
   const built = await buildStackWithParts();
   const outputs: Record<string, unknown> = {};
-  const secretValues = [generated, ...loaded.secretKeys.map((k) => loaded.config[k]).filter((v): v is string => !!v)];
+  if (waitForRPCs) await waitForRPCs();
+  // Everything that is secret somewhere must be secret everywhere: collect the secret-marked
+  // strings (derived values such as the tunnel token included) and look for them in plain places.
+  const secretValues = [
+    ...new Set([
+      generated,
+      ...loaded.secretKeys.map((k) => loaded.config[k]).filter((v): v is string => !!v),
+      ...raw.flatMap((r) => markedStrings(r.inputs, false)).filter((v) => v.length >= 8),
+    ]),
+  ];
   const leaks: string[] = [];
   for (const [key, value] of Object.entries(built.outputs)) {
     const { value: v, secret } = await settle(value as pulumi.Input<unknown>);
     outputs[key] = secret ? SECRET : scrub(v, secretValues, `outputs.${key}`, leaks);
   }
-  if (waitForRPCs) await waitForRPCs();
 
   const resources = raw.map((r) => ({
     type: r.type,

@@ -1,0 +1,149 @@
+/**
+ * The rendered boot configuration: passes Debian's cloud-init schema checker (the real
+ * validator, run as a child process), runs every catalogue service as a unit with a restart
+ * policy, and wires every environment key of the catalogue (secrets only through Secret Manager).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { loadStackConfig } from "../cli/plan.js";
+import { renderCloudInit, unitFileName } from "../components/cloud-init.js";
+import { parseStackConfig, type StackConfig } from "../stacks/config.js";
+import { services, serviceNames } from "../stacks/services.js";
+import { serviceSecretBindings, singleBoxBoot } from "../stacks/units.js";
+
+function config(overrides: Record<string, string> = {}): StackConfig {
+  return parseStackConfig(loadStackConfig("single-box", { overrides }).config, "single-box");
+}
+
+const gpuOverrides = { "tierstack:machineType": "g2-standard-4", "tierstack:gpus": "1" };
+
+interface CloudConfig {
+  write_files: { path: string; content: string; permissions: string }[];
+  runcmd: string[][];
+  mounts: string[][];
+  fs_setup: { device: string; overwrite: boolean }[];
+}
+
+function files(text: string): Map<string, string> {
+  const doc = parse(text) as CloudConfig;
+  return new Map(doc.write_files.map((f) => [f.path, f.content]));
+}
+
+function validate(text: string): { status: "valid" | "invalid" | "missing"; output: string } {
+  const dir = mkdtempSync(join(tmpdir(), "tierstack-cloud-init-"));
+  const file = join(dir, "user-data.yaml");
+  writeFileSync(file, text);
+  const res = spawnSync("cloud-init", ["schema", "--config-file", file], { encoding: "utf8" });
+  if (res.error && (res.error as NodeJS.ErrnoException).code === "ENOENT") return { status: "missing", output: "" };
+  return { status: res.status === 0 ? "valid" : "invalid", output: `${res.stdout}${res.stderr}` };
+}
+
+const haveValidator = validate("#cloud-config\n{}\n").status !== "missing";
+if (!haveValidator && process.env.CI === "true") {
+  throw new Error("cloud-init is not installed (listed in .ci/apt-packages): the boot configuration cannot be validated");
+}
+
+describe("cloud-init schema", () => {
+  it.skipIf(!haveValidator)("the single-box boot configuration passes `cloud-init schema`", () => {
+    const result = validate(renderCloudInit(singleBoxBoot(config())));
+    expect(result.output).toContain("Valid cloud-config");
+    expect(result.status).toBe("valid");
+  });
+
+  it.skipIf(!haveValidator)("the GPU variant passes too", () => {
+    const result = validate(renderCloudInit(singleBoxBoot(config(gpuOverrides))));
+    expect(result.status, result.output).toBe("valid");
+  });
+
+  it.skipIf(!haveValidator)("the validator rejects a broken document (it is really checking)", () => {
+    const broken = renderCloudInit(singleBoxBoot(config())).replace("runcmd:\n", "runcmd: 3\nx_runcmd:\n");
+    expect(validate(broken).status).toBe("invalid");
+  });
+});
+
+describe("boot units", () => {
+  const text = renderCloudInit(singleBoxBoot(config()));
+  const written = files(text);
+
+  it("starts with #cloud-config and mounts the data disk by its device name without reformatting it", () => {
+    expect(text.startsWith("#cloud-config\n")).toBe(true);
+    const doc = parse(text) as CloudConfig;
+    expect(doc.mounts).toEqual([["/dev/disk/by-id/google-tierstack-data", "/mnt/data", "ext4", "defaults,nofail,discard", "0", "2"]]);
+    expect(doc.fs_setup[0]).toMatchObject({ device: "/dev/disk/by-id/google-tierstack-data", overwrite: false });
+  });
+
+  it("has a unit with Restart=always for every catalogue service and every platform process", () => {
+    for (const name of [...serviceNames, "nats", "litellm", "cloudflared"]) {
+      const unit = written.get(`/etc/systemd/system/${unitFileName({ name })}`);
+      expect(unit, name).toBeDefined();
+      expect(unit).toMatch(/^Restart=always$/m);
+      expect(unit).toMatch(/^RequiresMountsFor=\/mnt\/data$/m);
+    }
+    const enable = (parse(text) as CloudConfig).runcmd.find((c) => c.includes("enable") && c.includes("--no-block"));
+    for (const name of [...serviceNames, "nats", "litellm", "cloudflared"]) expect(enable).toContain(unitFileName({ name }));
+  });
+
+  it("has no llama-server and no driver step without a GPU", () => {
+    expect(written.has("/etc/systemd/system/tierstack-llama-server.service")).toBe(false);
+    expect(written.has("/usr/local/sbin/tierstack-install-gpu-driver")).toBe(false);
+  });
+
+  it("runs each service's image from config, on its catalogue port, bound to localhost", () => {
+    const cfg = config({ "tierstack:brainImage": `ghcr.io/tierstack/brain:0.2.0@sha256:${"a".repeat(64)}` });
+    const boot = singleBoxBoot(cfg);
+    expect(cfg.warnings.some((w) => w.includes("brainImage"))).toBe(false);
+    for (const name of serviceNames) {
+      const unit = boot.units.find((u) => u.name === name);
+      expect(unit?.image).toBe(cfg.images[services[name].imageKey]?.ref);
+      expect(unit?.env.PORT).toBe(String(services[name].port));
+      expect(unit?.env.HOST).toBe("127.0.0.1");
+    }
+    expect(renderCloudInit(boot)).toContain(`ghcr.io/tierstack/brain:0.2.0@sha256:${"a".repeat(64)}`);
+  });
+
+  it("sets every required environment key; secret keys only from Secret Manager", () => {
+    const boot = singleBoxBoot(config());
+    for (const name of serviceNames) {
+      const unit = boot.units.find((u) => u.name === name);
+      if (!unit) throw new Error(`no unit for ${name}`);
+      for (const key of services[name].env) {
+        if (key.secret) expect(unit.env[key.name], `${name} ${key.name} in plain env`).toBeUndefined();
+        else expect(unit.secretEnv[key.name], `${name} ${key.name}`).toBeUndefined();
+        if (key.required) expect(unit.env[key.name] ?? unit.secretEnv[key.name], `${name} ${key.name}`).toBeDefined();
+      }
+      const declared = new Set(services[name].env.map((k) => k.name));
+      for (const env of [...Object.keys(unit.env), ...Object.keys(serviceSecretBindings[name])]) expect(declared.has(env), `${name} ${env}`).toBe(true);
+    }
+  });
+
+  it("fetches each unit's secrets at boot into a root-only file under /run", () => {
+    const script = written.get("/usr/local/sbin/tierstack-fetch-secrets") ?? "";
+    expect(script).toMatch(/^umask 077$/m);
+    expect(script).toContain("secretmanager.googleapis.com/v1/projects/$project/secrets/$1/versions/latest:access");
+    expect(script).toContain("v=$(fetch tierstack-single-box-brain-admin-token)");
+    expect(script).toContain("mv \"$tmp\" /run/tierstack/brain.secrets.env");
+    expect(written.get("/etc/systemd/system/tierstack-brain.service")).toContain("--env-file /run/tierstack/brain.secrets.env");
+    const secretsUnit = written.get("/etc/systemd/system/tierstack-secrets.service") ?? "";
+    expect(secretsUnit).toContain("ExecStart=/usr/local/sbin/tierstack-fetch-secrets");
+  });
+});
+
+describe("GPU boot", () => {
+  const written = files(renderCloudInit(singleBoxBoot(config(gpuOverrides))));
+
+  it("installs the driver in its own step and runs llama-server on the GPU after it", () => {
+    const driver = written.get("/usr/local/sbin/tierstack-install-gpu-driver") ?? "";
+    expect(driver).toContain("ubuntu-drivers install --gpgpu");
+    expect(driver).toContain("nvidia-ctk runtime configure --runtime=docker");
+    const llama = written.get("/etc/systemd/system/tierstack-llama-server.service") ?? "";
+    expect(llama).toMatch(/^Restart=always$/m);
+    expect(llama).toMatch(/^After=.*tierstack-gpu-driver\.service/m);
+    expect(llama).toContain("--gpus all");
+    expect(llama).toContain("ExecStartPre=/usr/bin/nvidia-smi");
+    expect(written.get("/etc/tierstack/litellm.yaml")).toContain("model_name: local");
+  });
+});

@@ -1,0 +1,31 @@
+/** The single-box stack with an L4 (g2-standard-4) under Pulumi's mocks. */
+import { beforeAll, describe, expect, it } from "vitest";
+import { runPlan, type PlanRun } from "../cli/plan.js";
+import { configSecretValues, one, SENTINEL } from "./helpers.js";
+
+let run: PlanRun;
+
+beforeAll(async () => {
+  run = await runPlan("single-box", {
+    generatedValue: SENTINEL,
+    overrides: { ...configSecretValues, "tierstack:machineType": "g2-standard-4", "tierstack:gpus": "1" },
+  });
+});
+
+describe("single-box with a GPU", () => {
+  it("stops the VM on host maintenance (GPUs cannot live-migrate)", () => {
+    const vm = one(run, ":Instance");
+    expect(vm.inputs.machineType).toBe("g2-standard-4");
+    expect(vm.inputs.scheduling).toMatchObject({ onHostMaintenance: "TERMINATE", automaticRestart: true });
+    // G2 carries its L4: no guestAccelerators.
+    expect(vm.inputs.guestAccelerators ?? []).toEqual([]);
+  });
+
+  it("boots with the driver step and the llama-server unit", () => {
+    const userData = (one(run, ":Instance").inputs.metadata as Record<string, string>)["user-data"] ?? "";
+    expect(userData).toContain("tierstack-install-gpu-driver");
+    expect(userData).toContain("tierstack-gpu-driver.service");
+    expect(userData).toContain("tierstack-llama-server.service");
+    expect(userData).not.toContain(SENTINEL);
+  });
+});

@@ -1,0 +1,54 @@
+/** Shared helpers for the program tests: sentinels, raw-input walking, lookups. */
+import * as pulumi from "@pulumi/pulumi";
+import type { PlanRun } from "../cli/plan.js";
+
+/** What the mocks return for every generated secret (random results). */
+export const SENTINEL = "SENTINEL0generated0c0ffee";
+
+/** Config secrets set to recognisable values. */
+export const configSecretValues: Record<string, string> = {
+  "tierstack:whatsappAppSecret": "CFGSECRET0whatsapp0app",
+  "tierstack:whatsappAccessToken": "CFGSECRET0whatsapp0access",
+  "tierstack:stripeSecretKey": "CFGSECRET0stripe0key",
+  "tierstack:stripeWebhookSecret": "CFGSECRET0stripe0webhook",
+  "tierstack:openrouterApiKey": "CFGSECRET0openrouter",
+};
+
+export const allSecretMarkers = [SENTINEL, "CFGSECRET0"];
+
+/** Every string reachable without passing through a secret marker, with its path. */
+export function plainStrings(value: unknown, path = "$"): { path: string; value: string }[] {
+  if (pulumi.runtime.isRpcSecret(value)) return [];
+  if (typeof value === "string") return [{ path, value }];
+  if (Array.isArray(value)) return value.flatMap((v, i) => plainStrings(v, `${path}[${i}]`));
+  if (value !== null && typeof value === "object") {
+    return Object.entries(value).flatMap(([k, v]) => plainStrings(v, `${path}.${k}`));
+  }
+  return [];
+}
+
+/** Every string under a secret marker. */
+export function secretStrings(value: unknown, inSecret = false): string[] {
+  if (pulumi.runtime.isRpcSecret(value)) return secretStrings((value as { value: unknown }).value, true);
+  if (typeof value === "string") return inSecret ? [value] : [];
+  if (Array.isArray(value)) return value.flatMap((v) => secretStrings(v, inSecret));
+  if (value !== null && typeof value === "object") return Object.values(value).flatMap((v) => secretStrings(v, inSecret));
+  return [];
+}
+
+export type RawResource = PlanRun["raw"][number];
+
+export function ofType(run: PlanRun, suffix: string): RawResource[] {
+  return run.raw.filter((r) => r.type.endsWith(suffix));
+}
+
+export function one(run: PlanRun, suffix: string): RawResource {
+  const found = ofType(run, suffix);
+  if (found.length !== 1) throw new Error(`expected one ${suffix}, found ${found.length}`);
+  return found[0] as RawResource;
+}
+
+/** Unwraps a secret marker (or returns the value). */
+export function reveal(value: unknown): unknown {
+  return pulumi.runtime.isRpcSecret(value) ? (value as { value: unknown }).value : value;
+}
