@@ -122,13 +122,31 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
   };
 
   /** Abort the upstream call when the client goes away (a dropped SSE stream must not leak upstream). */
+  const inflight = new Set<AbortController>();
   const abortOnClose = (reply: FastifyReply): AbortSignal => {
     const ac = new AbortController();
+    inflight.add(ac);
     reply.raw.once("close", () => {
+      inflight.delete(ac);
       if (!reply.raw.writableFinished) ac.abort();
     });
     return ac.signal;
   };
+  // Shutdown: long-lived SSE streams would hold app.close() until the grace period; end them so the
+  // clients reconnect (to another gateway replica, or to this one after a restart).
+  app.addHook("preClose", async () => {
+    for (const ac of inflight) ac.abort();
+    // Keep-alive connections that were busy when close began are not reaped by Fastify's one-time
+    // idle sweep; give in-flight requests a moment, then close what is left.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    const last = setTimeout(() => app.server.closeAllConnections(), 5000);
+    sweep.unref();
+    last.unref();
+    app.server.once("close", () => {
+      clearInterval(sweep);
+      clearTimeout(last);
+    });
+  });
 
   /** Stream an upstream answer to the client without buffering; JSON answers are size-limited. */
   const relay = (reply: FastifyReply, res: UpstreamResponse, opts: { sessionId?: string; ns: string; started: bigint; era: string }) => {
@@ -294,7 +312,14 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
 
   const upstreamFailure = (reply: FastifyReply, ns: string, err: unknown, id: JsonRpcId = null) => {
     if (err instanceof NoReplica) return noReplica(reply, err.namespace, id);
-    if ((err as Error).name === "AbortError") return reply;
+    if ((err as Error).name === "AbortError") {
+      // The client went away (nothing to answer) or the gateway is shutting down (tell the client to retry).
+      if (reply.raw.destroyed || reply.raw.socket?.destroyed !== false) {
+        reply.raw.destroy();
+        return reply;
+      }
+      return sendRpcError(reply.header("retry-after", "1"), 503, ERR.unavailable, "gateway is shutting down", id);
+    }
     errors.inc({ namespace: ns, reason: isReplicaDown(err) ? "replica_down" : "upstream" });
     reply.request.log.warn({ err, namespace: ns }, "upstream call failed");
     return sendRpcError(reply, 502, ERR.unavailable, `upstream for namespace ${ns} failed: ${(err as Error).message}`, id, { namespace: ns });

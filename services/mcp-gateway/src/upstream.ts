@@ -96,7 +96,8 @@ export class Upstream {
   }
 
   close(): Promise<void> {
-    return this.dispatcher.close();
+    // After the HTTP server drained, nothing upstream is worth waiting for (idle keep-alive, orphaned streams).
+    return this.dispatcher.destroy();
   }
 }
 

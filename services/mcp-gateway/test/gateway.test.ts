@@ -161,6 +161,11 @@ describe("2026-07-28 requests (raw HTTP built from Streamable HTTP 2026-07-28 §
       expect(res.status).toBe(400);
       expect((JSON.parse(res.text) as { error: { code: number } }).error.code).toBe(-32020);
     }
+    // §Protocol Version Header: the header must match `_meta["io.modelcontextprotocol/protocolVersion"]`
+    const stale = { ...body, params: { ...body.params, _meta: { "io.modelcontextprotocol/protocolVersion": "2025-11-25" } } };
+    const meta = await rawPost(`${gw.base}/mcp/dev-tools`, { ...h, ...headers }, stale);
+    expect(meta.status).toBe(400);
+    expect((JSON.parse(meta.text) as { error: { code: number } }).error.code).toBe(-32020);
     // §Value Encoding: a base64-sentinel Mcp-Name is decoded before the comparison
     const encoded = await rawPost(`${gw.base}/mcp/dev-tools`, { ...h, ...headers, "mcp-name": `=?base64?${Buffer.from("echo").toString("base64")}?=` }, body);
     expect(encoded.status).toBe(200);

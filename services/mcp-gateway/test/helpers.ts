@@ -30,10 +30,10 @@ export function configFor(shards: Record<string, unknown>, env: Record<string, s
   return readConfig({ GATEWAY_SHARDS: JSON.stringify(shards), TOKENS_DATABASE_URL: "sqlite::memory:", LOG_LEVEL: "silent", GATEWAY_HEALTH_INTERVAL_MS: "200", ...env });
 }
 
-export async function startInProcess(config: GatewayConfig, tokens: AgentTokens, registry: SessionRegistry = new MemorySessionRegistry(config.sessionTtlSeconds * 1000)) {
+export async function startInProcess(config: GatewayConfig, tokens: AgentTokens, registry: SessionRegistry = new MemorySessionRegistry(config.sessionTtlSeconds * 1000), port = 0) {
   const gw: Gateway = buildApp(config, { tokens, registry });
   await gw.health.start();
-  await gw.app.listen({ port: 0, host: "127.0.0.1" });
+  await gw.app.listen({ port, host: "127.0.0.1" });
   const addr = gw.app.server.address();
   const base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
   return {
