@@ -99,6 +99,25 @@ describe("2025-11-25 sessions through /mcp/<namespace> (SDK client → SDK repli
   });
 });
 
+describe("per-agent rate limit", () => {
+  it("answers 429 with Retry-After once an agent's bucket is empty, while other agents pass", async () => {
+    const limited = await startInProcess(configFor({ "dev-tools": dev.map((p) => p.url) }, { GATEWAY_RATE_BURST: "2", GATEWAY_RATE_PER_SECOND: "1" }), db.tokens);
+    try {
+      const [a, b] = [await db.issue("agent-greedy"), await db.issue("agent-polite")];
+      const ping = { jsonrpc: "2.0", id: 1, method: "tools/list", params: {} };
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await rawPost(`${limited.base}/mcp/dev-tools`, { authorization: `Bearer ${a}` }, ping)).status);
+      expect(statuses.slice(0, 2)).not.toContain(429);
+      const third = await rawPost(`${limited.base}/mcp/dev-tools`, { authorization: `Bearer ${a}` }, ping);
+      expect(third.status).toBe(429);
+      expect(Number(third.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect((await rawPost(`${limited.base}/mcp/dev-tools`, { authorization: `Bearer ${b}` }, ping)).status).not.toBe(429);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
+
 describe("federated /mcp (SDK client)", () => {
   it("lists tools of every namespace with a prefix and routes each call by it", async () => {
     const token = await db.issue("agent-federated");
