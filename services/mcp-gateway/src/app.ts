@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { Transform } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Counter, Gauge, Histogram } from "prom-client";
 import { agentOf, createServiceApp, requireAgent, type AgentTokens, type ServiceApp } from "@tierstack/common";
@@ -28,6 +27,20 @@ export const FEDERATED_SEP = "__";
 const FEDERATED = "*";
 const FORWARD_HEADERS = ["accept", "content-type", "mcp-protocol-version", "mcp-method", "mcp-name", "last-event-id"];
 const RESPONSE_HEADERS = ["content-type", "cache-control", "mcp-protocol-version", "retry-after"];
+
+async function readCapped(res: UpstreamResponse, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      res.body.destroy();
+      throw new Error(`upstream response larger than ${max} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+}
 
 class NoReplica extends Error {
   constructor(public readonly namespace: string) {
@@ -163,24 +176,21 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
       reply.header("x-accel-buffering", "no");
       return reply.send(res.body);
     }
+    // A JSON answer is one message: read it (size-capped) and write it with one syscall and a
+    // Content-Length, instead of chunk-encoding a tiny stream (profiled: writev dominated).
     const len = Number(res.headers["content-length"] ?? NaN);
     if (len > config.maxResponseBytes) {
       res.body.destroy();
       errors.inc({ namespace: opts.ns, reason: "response_too_large" });
       return sendRpcError(reply, 502, ERR.internal, `upstream response larger than ${config.maxResponseBytes} bytes`);
     }
-    if (!Number.isNaN(len)) return reply.send(res.body);
-    let seen = 0;
-    const max = config.maxResponseBytes;
-    const limit = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        seen += chunk.length;
-        if (seen > max) return cb(new Error(`upstream response larger than ${max} bytes`));
-        cb(null, chunk);
+    return readCapped(res, config.maxResponseBytes).then(
+      (buf) => reply.send(buf),
+      (err: Error) => {
+        errors.inc({ namespace: opts.ns, reason: "response_too_large" });
+        return sendRpcError(reply, 502, ERR.internal, err.message);
       },
-    });
-    res.body.on("error", (e) => limit.destroy(e));
-    return reply.send(res.body.pipe(limit));
+    );
   };
 
   const mintId = () => `gw_${randomBytes(18).toString("base64url")}`;
