@@ -42,7 +42,7 @@ const migrations: Migration[] = [
       CREATE INDEX tasks_ready ON tasks (queue, priority DESC, run_at, id) WHERE state = 'ready';
       CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE state = 'running';
       CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
-      CREATE INDEX tasks_live ON tasks (state, queue, id) WHERE state IN ('ready', 'running', 'dead');
+      CREATE INDEX tasks_live ON tasks (state, queue, id) WHERE state IN ('running', 'dead');
       CREATE TABLE outbox (
         id bigserial PRIMARY KEY,
         queue text NOT NULL,
@@ -91,13 +91,14 @@ const ENQUEUE = `
   )
   SELECT input.n AS input_n, ins.* FROM input LEFT JOIN ins ON ins.id = input.new_id CROSS JOIN nt ORDER BY input.n`;
 
-const CLAIM = `
+/** $1 is one queue (text: the ready index yields rows already in claim order) or several (text[]: sorted). */
+const claimSql = (many: boolean) => `
   WITH slots AS (
     SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::int[]) WITH ORDINALITY AS s(owner, lease_ms, token, req, n)
   ), picked AS (
     SELECT c.id, row_number() OVER (ORDER BY c.priority DESC, c.run_at, c.id) AS n FROM (
       SELECT id, priority, run_at FROM tasks
-      WHERE state = 'ready' AND queue = ANY($1::text[]) AND run_at <= now()
+      WHERE state = 'ready' AND ${many ? "queue = ANY($1::text[])" : "queue = $1::text"} AND run_at <= now()
       ORDER BY priority DESC, run_at, id
       LIMIT $6 FOR UPDATE SKIP LOCKED
     ) c
@@ -111,6 +112,8 @@ const CLAIM = `
     INSERT INTO outbox (queue, event, task_id, attempt) SELECT queue, 'claimed', id, attempts FROM claimed
   )
   SELECT * FROM claimed ORDER BY slot`;
+const CLAIM_ONE = claimSql(false);
+const CLAIM_MANY = claimSql(true);
 
 const COMPLETE = `
   WITH input AS (
@@ -266,11 +269,12 @@ export class PgTaskStore implements TaskStore {
           reqIdx.push(i);
         }
       }
-      const queues = (reqs[idx[0] as number] as ClaimRequest).queues;
+      const queues = [...new Set((reqs[idx[0] as number] as ClaimRequest).queues)];
+      const many = queues.length > 1;
       const { rows } = await this.pool.query<Row & { req: number }>({
-        name: "tq_claim",
-        text: CLAIM,
-        values: [queues, owners, leases, tokens, reqIdx, owners.length],
+        name: many ? "tq_claim_many" : "tq_claim_one",
+        text: many ? CLAIM_MANY : CLAIM_ONE,
+        values: [many ? queues : queues[0], owners, leases, tokens, reqIdx, owners.length],
       });
       for (const row of rows) (out[row.req] as Lease[]).push({ task: rowToTask(row), leaseToken: tokenOf.get(row.req) as string });
     }

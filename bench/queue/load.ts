@@ -1,0 +1,59 @@
+/**
+ * Load generator for the HTTP end-to-end phase, run as its own process so the service's CPU is
+ * not shared with the load in one event loop:
+ *   node --import tsx bench/queue/load.ts <url> <token> <agents> <seconds> <queue>
+ * Each agent loops claim → complete over keep-alive HTTP. Prints one JSON line.
+ */
+import http from "node:http";
+
+const [url, token, agentsArg, secondsArg, queue = "bench"] = process.argv.slice(2);
+if (!url || !token) throw new Error("usage: load.ts <url> <token> <agents> <seconds> [queue]");
+const agents = Number(agentsArg ?? 10);
+const seconds = Number(secondsArg ?? 10);
+const base = new URL(url);
+const agent = new http.Agent({ keepAlive: true, maxSockets: agents });
+
+function post(path: string, body: unknown): Promise<{ status: number; json: { tasks?: { id: number; leaseToken: string }[] } }> {
+  const data = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: base.hostname, port: base.port, path, method: "POST", agent, headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(data) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || "{}") }));
+      },
+    );
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
+const latencies: number[] = [];
+let cycles = 0;
+let errors = 0;
+let exhausted = false;
+const start = performance.now();
+const end = start + seconds * 1000;
+async function loop(i: number) {
+  while (!exhausted && performance.now() < end) {
+    const t0 = performance.now();
+    const c = await post("/v1/claim", { queues: [queue], limit: 1, leaseSeconds: 120 });
+    latencies.push(performance.now() - t0);
+    const t = c.json.tasks?.[0];
+    if (!t) {
+      if (c.status === 200) exhausted = true;
+      else errors++;
+      continue;
+    }
+    const d = await post(`/v1/tasks/${t.id}/complete`, { leaseToken: t.leaseToken, result: { by: i } });
+    if (d.status === 200) cycles++;
+    else errors++;
+  }
+}
+await Promise.all(Array.from({ length: agents }, (_, i) => loop(i)));
+const elapsed = (performance.now() - start) / 1000;
+latencies.sort((a, b) => a - b);
+const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+process.stdout.write(`${JSON.stringify({ cycles, seconds: elapsed, errors, exhausted, p50: q(0.5), p99: q(0.99) })}\n`);
+agent.destroy();
