@@ -19,9 +19,9 @@ export function projectFile(): Record<string, unknown> {
     name: "tierstack",
     description: "AI-agent factory + WhatsApp tutoring platform on GCP and Cloudflare, in three scaling tiers",
     // TypeScript through tsx (pinned in package.json): ts-node 10.9 cannot resolve the `.js`
-    // import specifiers NodeNext requires in a CommonJS package; tsx can.
+    // import specifiers NodeNext requires in a CommonJS package; tsx can. The entry point is
+    // package.json "main" (index.ts).
     runtime: { name: "nodejs", options: { typescript: false, nodeargs: "--import tsx", packagemanager: "npm" } },
-    main: "index.ts",
     stackConfigDir: "stacks",
     config,
   };

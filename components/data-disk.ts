@@ -31,7 +31,13 @@ export class DataDisk extends pulumi.ComponentResource {
       size: args.sizeGb,
       type: args.type,
       labels: args.labels,
-    }, { parent: this, protect: true });
+    }, {
+      parent: this,
+      protect: true,
+      // A restore recreates the disk under the same name from a snapshot
+      // (docs/runbooks/restore-data-disk.md); that must not read as a change to replace it.
+      ignoreChanges: ["snapshot"],
+    });
 
     this.schedule = new gcp.compute.ResourcePolicy(`${name}-daily-snapshots`, {
       region: args.region,
