@@ -251,19 +251,23 @@ function adminRoutes(scope: FastifyInstance, config: BrainConfig, store: BrainSt
  */
 class GroupCommit {
   private queue: { p: ParsedWebhook; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  private running = false;
-  constructor(private readonly store: BrainStore, private readonly now: () => number) {}
+  private running = 0;
+  /** PostgreSQL takes several batches at once (more connections); SQLite has one writer. */
+  private readonly parallel: number;
+  constructor(private readonly store: BrainStore, private readonly now: () => number) {
+    this.parallel = store.kind === "postgres" ? 4 : 1;
+  }
 
   submit(p: ParsedWebhook): Promise<void> {
     if (!p.messages.length && !p.statuses.length && !p.deadLetters.length) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.queue.push({ p, resolve, reject });
-      if (!this.running) void this.run();
+      if (this.running < this.parallel) void this.run();
     });
   }
 
   private async run(): Promise<void> {
-    this.running = true;
+    this.running++;
     try {
       while (this.queue.length) {
         const batch = this.queue.splice(0, 200);
@@ -287,7 +291,7 @@ class GroupCommit {
         }
       }
     } finally {
-      this.running = false;
+      this.running--;
     }
   }
 }

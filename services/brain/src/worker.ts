@@ -58,6 +58,7 @@ export interface WorkerContext {
 type Handled = { learner: Learner } | { retryAt: number };
 
 const HISTORY_ROWS = 60;
+const BATCH = 20;
 const MAX_REPLY = 4096;
 
 export function utcDay(ms: number): string {
@@ -141,8 +142,7 @@ export class InboxWorkers {
     }, Math.max(250, Math.floor(this.ctx.leaseMs / 3)));
     try {
       outer: while (!this.stopping) {
-        const batch = await store.pendingFor(learner.id, 20);
-        if (batch.length === 0) break;
+        const batch = await store.pendingFor(learner.id, BATCH);
         for (const m of batch) {
           const r = await this.handle(learner, m);
           if ("retryAt" in r) {
@@ -152,6 +152,8 @@ export class InboxWorkers {
           learner = r.learner;
           if (this.stopping) break outer;
         }
+        // A short batch was the whole backlog; anything that arrived meanwhile is claimed afresh.
+        if (batch.length < BATCH) break;
       }
     } catch (err) {
       log.error({ err, learner: redactPhone(learner.phone) }, "worker failed on a learner; retrying later");
@@ -169,8 +171,7 @@ export class InboxWorkers {
   /** Answer one inbound message (or resume a recorded reply); resolves once it is settled or to be retried. */
   async handle(learner: Learner, m: InboundMessage): Promise<Handled> {
     const { store } = this.ctx;
-    const key = `reply:${m.waId}`;
-    let out = await store.outboundByKey(key);
+    let out = m.outbound;
     if (!out) {
       const d = await this.decide(learner, m);
       if ("retryAt" in d) return d;
@@ -182,10 +183,11 @@ export class InboxWorkers {
       learner = d.learner;
     }
     if (out.state === "pending") {
-      const sent = await this.deliver(out, learner);
+      const sent = await this.deliver(out, learner, m.id);
       if (sent !== true) return sent;
+    } else {
+      await store.completeInbound(m.id, "done");
     }
-    await store.completeInbound(m.id, "done");
     return { learner };
   }
 
@@ -222,7 +224,7 @@ export class InboxWorkers {
     }
     const plan = planFor(learner.plan);
     const day = utcDay(t);
-    const used = await store.usageTotals(learner.id, day);
+    const [used, history] = await Promise.all([store.usageTotals(learner.id, day), store.history(learner.id, HISTORY_ROWS)]);
     if (used.messages >= plan.messagesPerDay || used.tokens >= plan.tokensPerDay) {
       if (learner.quotaNoticeDay === day) return { learner };
       const link = await this.paymentLink(learner, plan);
@@ -236,7 +238,6 @@ export class InboxWorkers {
       // The sandbox path plugs in here on tier-100; until then the shared process answers.
       log.warn({ learner: redactPhone(learner.phone), sandbox: target.sandbox }, "dedicated placement not wired yet: answering in the shared process");
     }
-    const history = await store.history(learner.id, HISTORY_ROWS);
     const messages: ChatMessage[] = trimHistory(
       [{ role: "system", content: SYSTEM_PROMPT }, ...history.map((h) => ({ role: h.role, content: h.content })), { role: "user", content: text }],
       plan.historyTokenBudget,
@@ -283,19 +284,19 @@ export class InboxWorkers {
   }
 
   /** Send a recorded outbound row; true when settled (sent or failed for good), else when to retry. */
-  async deliver(out: OutboundRow, learner: Learner): Promise<true | { retryAt: number }> {
+  async deliver(out: OutboundRow, learner: Learner, inboundId?: number): Promise<true | { retryAt: number }> {
     const { store, sender, log, metrics } = this.ctx;
     const t = this.ctx.now();
     let msg: Outbound;
     try {
       msg = choose(JSON.parse(out.payload) as OutboundPayload, learner.lastInboundAt, t);
     } catch (err) {
-      await store.markOutbound(out.id, { state: "failed", error: `unreadable payload: ${(err as Error).message}` }, t);
+      await store.finishReply(out.id, { state: "failed", error: `unreadable payload: ${(err as Error).message}` }, inboundId, t);
       return true;
     }
     const res = await sender.send(msg);
     if (res.ok) {
-      await store.markOutbound(out.id, { state: "sent", waMessageId: res.messageId }, this.ctx.now());
+      await store.finishReply(out.id, { state: "sent", waMessageId: res.messageId }, inboundId, this.ctx.now());
       metrics.replies.inc({ kind: msg.kind });
       return true;
     }
@@ -309,7 +310,7 @@ export class InboxWorkers {
       }
     }
     // Final: not retryable, out of attempts, or ambiguous (it may have reached Meta: resending risks a duplicate).
-    await store.markOutbound(out.id, { state: "failed", error: res.ambiguous ? `ambiguous, not resent: ${error}` : error }, this.ctx.now());
+    await store.finishReply(out.id, { state: "failed", error: res.ambiguous ? `ambiguous, not resent: ${error}` : error }, inboundId, this.ctx.now());
     metrics.sendFailures.inc({ reason: res.ambiguous ? "ambiguous" : "final" });
     log.error({ error, learner: redactPhone(learner.phone) }, "send failed");
     return true;

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { migratePostgres, openPgPool, parseDatabaseUrl } from "@tierstack/common";
 import { postgresMigrations } from "./schema.js";
-import { inboundFromRow, learnerFromRow, outboundFromRow, usageFromRow } from "./sqlite.js";
+import { inboundFromRow, learnerFromRow, outboundFromRow, PENDING_SQL, usageFromRow } from "./sqlite.js";
 import {
   clip, statusRank,
   type BrainStore, type Claim, type DeadLetter, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
@@ -91,44 +91,57 @@ export class PgBrainStore implements BrainStore {
 
   async storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: { source: string; reason: string; payload: string }[], now: number): Promise<number> {
     if (messages.length === 0 && statuses.length === 0 && deadLetters.length === 0) return 0;
-    // Learners are touched in phone order so concurrent webhook transactions never deadlock.
-    const sorted = [...messages].sort((a, b) => (a.phone < b.phone ? -1 : a.phone > b.phone ? 1 : 0));
+    // A handful of array statements per batch, whatever its size. Learners are upserted once per
+    // phone, in phone order, so concurrent batches lock rows in the same order (no deadlocks).
+    const latest = new Map<string, number>();
+    for (const m of messages) latest.set(m.phone, Math.max(latest.get(m.phone) ?? 0, m.sentAt));
+    const phones = [...latest.keys()].sort();
+    const best = new Map<string, StatusInput>();
+    for (const st of statuses) {
+      const cur = best.get(st.messageId);
+      if (!cur) best.set(st.messageId, st);
+      else best.set(st.messageId, { ...(statusRank[st.status] > statusRank[cur.status] ? st : cur), at: Math.max(st.at, cur.at) });
+    }
+    const sts = [...best.values()].sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
     return this.tx(async (c) => {
       let added = 0;
-      const ids = new Map<string, string>();
-      for (const m of sorted) {
-        let id = ids.get(m.phone);
+      if (phones.length) {
         const r = await c.query(
-          `INSERT INTO learners (id, phone, consent_at, consent_source, last_inbound_at, created_at) VALUES ($1, $2, $3, 'inbound', $4, $3)
+          `INSERT INTO learners (id, phone, consent_at, consent_source, last_inbound_at, created_at)
+           SELECT gen_random_uuid()::text, p, $3, 'inbound', t, $3 FROM unnest($1::text[], $2::bigint[]) AS u(p, t)
            ON CONFLICT (phone) DO UPDATE SET last_inbound_at = GREATEST(COALESCE(learners.last_inbound_at, 0), excluded.last_inbound_at)
-           RETURNING id`,
-          [id ?? randomUUID(), m.phone, now, m.sentAt],
+           RETURNING id, phone`,
+          [phones, phones.map((p) => latest.get(p)), now],
         );
-        id = String((r.rows[0] as Row).id);
-        ids.set(m.phone, id);
-      }
-      // Payload order is the learner's order: inbox ids keep it.
-      for (const m of messages) {
-        const r = await c.query(
-          `INSERT INTO inbox (wa_id, learner_id, type, body, sent_at, received_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (wa_id) DO NOTHING`,
-          [m.waId, ids.get(m.phone), m.type, m.body, m.sentAt, now],
+        const ids = new Map((r.rows as { id: string; phone: string }[]).map((x) => [x.phone, x.id]));
+        // Payload order is the learner's order: the serial ids follow the array order.
+        const ins = await c.query(
+          `INSERT INTO inbox (wa_id, learner_id, type, body, sent_at, received_at)
+           SELECT w, l, ty, b, s, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS u(w, l, ty, b, s, n)
+           ORDER BY n
+           ON CONFLICT (wa_id) DO NOTHING`,
+          [messages.map((m) => m.waId), messages.map((m) => ids.get(m.phone)), messages.map((m) => m.type), messages.map((m) => m.body), messages.map((m) => m.sentAt), now],
         );
-        added += r.rowCount ?? 0;
+        added = ins.rowCount ?? 0;
       }
-      for (const s of [...statuses].sort((a, b) => (a.messageId < b.messageId ? -1 : 1))) {
+      if (sts.length) {
         await c.query(
-          `INSERT INTO statuses (message_id, recipient, status, rank, at, error, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+          `INSERT INTO statuses (message_id, recipient, status, rank, at, error, updated_at)
+           SELECT * , $7::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::text[])
            ON CONFLICT (message_id) DO UPDATE SET
              status = CASE WHEN excluded.rank > statuses.rank THEN excluded.status ELSE statuses.status END,
              error = CASE WHEN excluded.rank > statuses.rank THEN excluded.error ELSE statuses.error END,
              rank = GREATEST(statuses.rank, excluded.rank),
              at = GREATEST(statuses.at, excluded.at),
              updated_at = excluded.updated_at`,
-          [s.messageId, s.recipient, s.status, statusRank[s.status], s.at, s.error ?? null, now],
+          [sts.map((x) => x.messageId), sts.map((x) => x.recipient), sts.map((x) => x.status), sts.map((x) => statusRank[x.status]), sts.map((x) => x.at), sts.map((x) => x.error ?? null), now],
         );
       }
-      for (const d of deadLetters) {
-        await c.query("INSERT INTO dead_letters (source, reason, payload, at) VALUES ($1, $2, $3, $4)", [d.source, d.reason, clip(d.payload), now]);
+      if (deadLetters.length) {
+        await c.query(
+          "INSERT INTO dead_letters (source, reason, payload, at) SELECT s, r, p, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(s, r, p)",
+          [deadLetters.map((d) => d.source), deadLetters.map((d) => d.reason), deadLetters.map((d) => clip(d.payload)), now],
+        );
       }
       return added;
     });
@@ -152,7 +165,7 @@ export class PgBrainStore implements BrainStore {
     return r ? { learner: learnerFromRow(r), owner } : undefined;
   }
   async pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]> {
-    const r = await this.pool.query("SELECT * FROM inbox WHERE learner_id = $1 AND state = 'pending' ORDER BY id LIMIT $2", [learnerId, limit]);
+    const r = await this.pool.query(PENDING_SQL, [learnerId, limit]);
     return (r.rows as Row[]).map(inboundFromRow);
   }
   async completeInbound(id: number, state: "done" | "failed"): Promise<void> {
@@ -209,37 +222,51 @@ export class PgBrainStore implements BrainStore {
     return r && outboundFromRow(r);
   }
   async recordReply(rec: ReplyRecord): Promise<OutboundRow> {
-    return this.tx(async (c) => {
-      const ins = await c.query(
-        "INSERT INTO outbound (key, learner_id, payload, state, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4) ON CONFLICT (key) DO NOTHING RETURNING *",
-        [rec.outbound.key, rec.learnerId, rec.outbound.payload, rec.outbound.at],
-      );
-      if (ins.rowCount === 0) {
-        const existing = (await c.query("SELECT * FROM outbound WHERE key = $1", [rec.outbound.key])).rows[0] as Row;
-        return outboundFromRow(existing);
-      }
-      if (rec.history) {
-        await c.query("INSERT INTO history (learner_id, role, content, at) VALUES ($1, 'user', $2, $4), ($1, 'assistant', $3, $4)", [
-          rec.learnerId, rec.history.user, rec.history.assistant, rec.history.at,
-        ]);
-      }
-      if (rec.usage) {
-        const u = rec.usage;
-        await c.query(
-          `INSERT INTO llm_usage (learner_id, day, model, messages, prompt_tokens, completion_tokens, cost_usd) VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (learner_id, day, model) DO UPDATE SET messages = llm_usage.messages + excluded.messages,
-             prompt_tokens = llm_usage.prompt_tokens + excluded.prompt_tokens, completion_tokens = llm_usage.completion_tokens + excluded.completion_tokens,
-             cost_usd = llm_usage.cost_usd + excluded.cost_usd`,
-          [u.learnerId, u.day, u.model, u.messages, u.promptTokens, u.completionTokens, u.costUsd],
-        );
-      }
-      if (rec.quotaNoticeDay) await c.query("UPDATE learners SET quota_notice_day = $1 WHERE id = $2", [rec.quotaNoticeDay, rec.learnerId]);
-      return outboundFromRow(ins.rows[0] as Row);
-    });
+    // One statement (one implicit transaction, one round trip): the outbound row, and only if it
+    // is new, the history turns, the usage and the quota-notice day.
+    const h = rec.history;
+    const u = rec.usage;
+    const r = await this.pool.query(
+      `WITH o AS (
+         INSERT INTO outbound (key, learner_id, payload, state, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4)
+         ON CONFLICT (key) DO NOTHING RETURNING *
+       ), h AS (
+         INSERT INTO history (learner_id, role, content, at)
+         SELECT $2, x.role, x.content, $7 FROM o, (VALUES (1, 'user', $5::text), (2, 'assistant', $6::text)) AS x(n, role, content)
+         WHERE $5::text IS NOT NULL ORDER BY x.n
+       ), u AS (
+         INSERT INTO llm_usage (learner_id, day, model, messages, prompt_tokens, completion_tokens, cost_usd)
+         SELECT $2, $8, $9, $10, $11, $12, $13 FROM o WHERE $8::text IS NOT NULL
+         ON CONFLICT (learner_id, day, model) DO UPDATE SET messages = llm_usage.messages + excluded.messages,
+           prompt_tokens = llm_usage.prompt_tokens + excluded.prompt_tokens, completion_tokens = llm_usage.completion_tokens + excluded.completion_tokens,
+           cost_usd = llm_usage.cost_usd + excluded.cost_usd
+       ), q AS (
+         UPDATE learners SET quota_notice_day = $14 FROM o WHERE learners.id = $2 AND $14::text IS NOT NULL
+       )
+       SELECT * FROM o`,
+      [
+        rec.outbound.key, rec.learnerId, rec.outbound.payload, rec.outbound.at,
+        h?.user ?? null, h?.assistant ?? null, h?.at ?? rec.outbound.at,
+        u?.day ?? null, u?.model ?? null, u?.messages ?? 0, u?.promptTokens ?? 0, u?.completionTokens ?? 0, u?.costUsd ?? 0,
+        rec.quotaNoticeDay ?? null,
+      ],
+    );
+    if (r.rows[0]) return outboundFromRow(r.rows[0] as Row);
+    const existing = await this.one("SELECT * FROM outbound WHERE key = $1", [rec.outbound.key]);
+    return outboundFromRow(existing!);
   }
   async markOutbound(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): Promise<void> {
     if (result.state === "sent") await this.pool.query("UPDATE outbound SET state = 'sent', wa_message_id = $1, attempts = attempts + 1, updated_at = $2 WHERE id = $3", [result.waMessageId, now, id]);
     else await this.pool.query("UPDATE outbound SET state = 'failed', error = $1, attempts = attempts + 1, updated_at = $2 WHERE id = $3", [result.error, now, id]);
+  }
+  async finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number): Promise<void> {
+    await this.pool.query(
+      `WITH o AS (
+         UPDATE outbound SET state = $2, wa_message_id = $3, error = $4, attempts = attempts + 1, updated_at = $5 WHERE id = $1
+       )
+       UPDATE inbox SET state = 'done' WHERE id = $6`,
+      [outboundId, result.state, result.state === "sent" ? result.waMessageId : null, result.state === "failed" ? result.error : null, now, inboundId ?? null],
+    );
   }
   async bumpOutbound(id: number, error: string, now: number): Promise<number> {
     const r = await this.one("UPDATE outbound SET attempts = attempts + 1, error = $1, updated_at = $2 WHERE id = $3 RETURNING attempts", [error, now, id]);

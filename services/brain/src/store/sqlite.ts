@@ -28,11 +28,25 @@ export function learnerFromRow(r: Row): Learner {
   };
 }
 
+/** Pending messages with the reply recorded for each (if any), in one query; $n placeholders. */
+export const PENDING_SQL = `
+  SELECT i.*, o.id AS o_id, o.key AS o_key, o.learner_id AS o_learner_id, o.payload AS o_payload, o.state AS o_state,
+         o.wa_message_id AS o_wa_message_id, o.error AS o_error, o.attempts AS o_attempts, o.created_at AS o_created_at, o.updated_at AS o_updated_at
+  FROM inbox i LEFT JOIN outbound o ON o.key = 'reply:' || i.wa_id
+  WHERE i.learner_id = $1 AND i.state = 'pending' ORDER BY i.id LIMIT $2`;
+
 export function inboundFromRow(r: Row): InboundMessage {
-  return {
+  const m: InboundMessage = {
     id: Number(r.id), waId: String(r.wa_id), learnerId: String(r.learner_id), type: String(r.type), body: String(r.body),
     sentAt: Number(r.sent_at), receivedAt: Number(r.received_at), attempts: Number(r.attempts),
   };
+  if (r.o_id !== null && r.o_id !== undefined) {
+    m.outbound = outboundFromRow({
+      id: r.o_id, key: r.o_key, learner_id: r.o_learner_id, payload: r.o_payload, state: r.o_state, wa_message_id: r.o_wa_message_id,
+      error: r.o_error, attempts: r.o_attempts, created_at: r.o_created_at, updated_at: r.o_updated_at,
+    });
+  }
+  return m;
 }
 
 export function outboundFromRow(r: Row): OutboundRow {
@@ -50,14 +64,35 @@ export function usageFromRow(r: Row): UsageRow {
   };
 }
 
-/** SQLite (WAL, synchronous FULL): the single box. One process owns the file, so a lease is only ever contended in-process. */
+/**
+ * SQLite (WAL): the single box. One process owns the file, so a lease is only ever contended
+ * in-process. Durability is chosen per write (ADR 0031): what the brain acknowledges to someone
+ * outside (an inbound webhook, a sign-up, a Stripe event) commits with synchronous=FULL, so the
+ * 200 means "on disk"; the workers' own transitions commit with synchronous=NORMAL (safe against
+ * a process crash; after a power loss they are redone from the inbox). Each FULL commit syncs the
+ * whole WAL, so it also hardens every NORMAL commit before it. better-sqlite3 is synchronous: an
+ * fsync per worker step would stall the event loop that also answers the webhooks.
+ */
 export class SqliteBrainStore implements BrainStore {
   readonly kind = "sqlite" as const;
   private readonly db: Database.Database;
   private readonly stmts = new Map<string, Database.Statement>();
 
-  constructor(path: string, opts: { synchronous?: SqliteSynchronous } = {}) {
-    this.db = openSqlite(path, { synchronous: opts.synchronous });
+  private readonly workerSync: SqliteSynchronous;
+
+  constructor(path: string, opts: { workerSynchronous?: SqliteSynchronous } = {}) {
+    this.workerSync = opts.workerSynchronous ?? "NORMAL";
+    this.db = openSqlite(path, { synchronous: this.workerSync });
+  }
+
+  /** Run a write transaction whose commit is on disk before it returns (synchronous=FULL). */
+  private durable<T>(fn: () => T): T {
+    this.db.pragma("synchronous = FULL");
+    try {
+      return this.db.transaction(fn).immediate();
+    } finally {
+      this.db.pragma(`synchronous = ${this.workerSync}`);
+    }
   }
 
   private q(sql: string): Database.Statement {
@@ -80,11 +115,11 @@ export class SqliteBrainStore implements BrainStore {
   }
 
   async signUp(phone: string, now: number, id = randomUUID()): Promise<Learner> {
-    const row = this.q(
+    const row = this.durable(() => this.q(
       `INSERT INTO learners (id, phone, consent_at, consent_source, created_at) VALUES (?, ?, ?, 'signup', ?)
        ON CONFLICT (phone) DO UPDATE SET consent_at = excluded.consent_at, consent_source = 'signup', opted_out = 0
        RETURNING *`,
-    ).get(id, phone, now, now) as Row;
+    ).get(id, phone, now, now) as Row);
     return learnerFromRow(row);
   }
   async learnerById(id: string): Promise<Learner | undefined> {
@@ -112,7 +147,7 @@ export class SqliteBrainStore implements BrainStore {
   }
 
   async storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: { source: string; reason: string; payload: string }[], now: number): Promise<number> {
-    const tx = this.db.transaction(() => {
+    return this.durable(() => {
       let added = 0;
       for (const m of messages) {
         const l = this.q(
@@ -128,7 +163,6 @@ export class SqliteBrainStore implements BrainStore {
       for (const d of deadLetters) this.q("INSERT INTO dead_letters (source, reason, payload, at) VALUES (?, ?, ?, ?)").run(d.source, d.reason, clip(d.payload), now);
       return added;
     });
-    return tx.immediate();
   }
 
   private upsertStatus(s: StatusInput, now: number): void {
@@ -156,7 +190,7 @@ export class SqliteBrainStore implements BrainStore {
     return tx.immediate();
   }
   async pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]> {
-    return (this.q("SELECT * FROM inbox WHERE learner_id = ? AND state = 'pending' ORDER BY id LIMIT ?").all(learnerId, limit) as Row[]).map(inboundFromRow);
+    return (this.q(PENDING_SQL.replace(/\$(\d)/g, "?")).all(learnerId, limit) as Row[]).map(inboundFromRow);
   }
   async completeInbound(id: number, state: "done" | "failed"): Promise<void> {
     this.q("UPDATE inbox SET state = ? WHERE id = ?").run(state, id);
@@ -235,8 +269,17 @@ export class SqliteBrainStore implements BrainStore {
     return tx.immediate();
   }
   async markOutbound(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): Promise<void> {
+    this.markSync(id, result, now);
+  }
+  private markSync(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): void {
     if (result.state === "sent") this.q("UPDATE outbound SET state = 'sent', wa_message_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?").run(result.waMessageId, now, id);
     else this.q("UPDATE outbound SET state = 'failed', error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?").run(result.error, now, id);
+  }
+  async finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number): Promise<void> {
+    this.db.transaction(() => {
+      this.markSync(outboundId, result, now);
+      if (inboundId !== undefined) this.q("UPDATE inbox SET state = 'done' WHERE id = ?").run(inboundId);
+    })();
   }
   async bumpOutbound(id: number, error: string, now: number): Promise<number> {
     const r = this.q("UPDATE outbound SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? RETURNING attempts").get(error, now, id) as { attempts: number } | undefined;
@@ -250,7 +293,7 @@ export class SqliteBrainStore implements BrainStore {
   }
 
   async applyPlanChange(change: PlanChangeInput, now: number): Promise<PlanChangeOutcome> {
-    const tx = this.db.transaction((): PlanChangeOutcome => {
+    return this.durable((): PlanChangeOutcome => {
       if (this.q("INSERT INTO stripe_events (event_id, at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING").run(change.eventId, now).changes === 0) return "duplicate";
       const l = (change.learnerId && (this.q("SELECT id FROM learners WHERE id = ?").get(change.learnerId) as { id: string } | undefined))
         || (change.customerId && (this.q("SELECT id FROM learners WHERE stripe_customer_id = ?").get(change.customerId) as { id: string } | undefined))
@@ -262,9 +305,8 @@ export class SqliteBrainStore implements BrainStore {
       ).run(change.plan, change.customerId ?? null, change.subscriptionId ?? null, l.id);
       return "applied";
     });
-    return tx.immediate();
   }
   async markStripeEvent(eventId: string, now: number): Promise<boolean> {
-    return this.q("INSERT INTO stripe_events (event_id, at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING").run(eventId, now).changes === 1;
+    return this.durable(() => this.q("INSERT INTO stripe_events (event_id, at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING").run(eventId, now).changes === 1);
   }
 }

@@ -186,6 +186,7 @@ describe.each(targets)("BrainStore contract: $name", (target) => {
     expect((await store.history(l.id, 2)).map((h) => h.role)).toEqual(["user", "assistant"]);
 
     await store.markOutbound(o.id, { state: "sent", waMessageId: "wamid.out1" }, T0 + 1);
+    expect((await store.outboundByKey("reply:wamid.r1"))!.waMessageId).toBe("wamid.out1");
     expect((await store.outboundByKey("reply:wamid.r1"))!.state).toBe("sent");
     const r2 = (await store.outboundByKey("reply:wamid.r2"))!;
     expect(await store.bumpOutbound(r2.id, "503", T0)).toBe(1);
@@ -195,6 +196,44 @@ describe.each(targets)("BrainStore contract: $name", (target) => {
 
     await store.recordReply({ learnerId: l.id, outbound: { key: "quota:x", payload: "{}", at: T0 }, quotaNoticeDay: "2026-11-22" });
     expect((await store.learnerById(l.id))!.quotaNoticeDay).toBe("2026-11-22");
+  });
+
+  it("lists pending messages with the reply recorded for each, and settles send + message together", async () => {
+    await store.storeInbound([msg("wamid.f1", "447700900061", "a"), msg("wamid.f2", "447700900061", "b")], [], [], T0);
+    const l = (await store.learnerByPhone("447700900061"))!;
+    const o = await store.recordReply({ learnerId: l.id, outbound: { key: "reply:wamid.f1", payload: "{\"x\":1}", at: T0 } });
+    const pending = await store.pendingFor(l.id, 10);
+    expect(pending.map((p) => p.waId)).toEqual(["wamid.f1", "wamid.f2"]);
+    expect(pending[0]!.outbound).toEqual(o);
+    expect(pending[1]!.outbound).toBeUndefined();
+    await store.finishReply(o.id, { state: "sent", waMessageId: "wamid.sent.f1" }, pending[0]!.id, T0 + 1);
+    expect((await store.pendingFor(l.id, 10)).map((p) => p.waId)).toEqual(["wamid.f2"]);
+    const after = (await store.outboundByKey("reply:wamid.f1"))!;
+    expect(after.state).toBe("sent");
+    expect(after.waMessageId).toBe("wamid.sent.f1");
+    expect(after.attempts).toBe(1);
+    const o2 = await store.recordReply({ learnerId: l.id, outbound: { key: "reply:wamid.f2", payload: "{}", at: T0 } });
+    await store.finishReply(o2.id, { state: "failed", error: "131026" }, pending[1]!.id, T0 + 2);
+    expect(await store.pendingFor(l.id, 10)).toEqual([]);
+    expect((await store.outboundByKey("reply:wamid.f2"))!.error).toBe("131026");
+  });
+
+  it("batches: many learners and statuses in one call, in payload order, duplicates folded", async () => {
+    const batch = [msg("wamid.g1", "447700900072", "1"), msg("wamid.g2", "447700900071", "1"), msg("wamid.g3", "447700900072", "2"), msg("wamid.g1", "447700900072", "1")];
+    const statuses = [
+      { messageId: "wamid.gs", recipient: "447700900072", status: "delivered" as const, at: T0 + 2 },
+      { messageId: "wamid.gs", recipient: "447700900072", status: "sent" as const, at: T0 + 5 },
+    ];
+    expect(await store.storeInbound(batch, statuses, [{ source: "whatsapp", reason: "r", payload: "p" }], T0)).toBe(3);
+    const l = (await store.learnerByPhone("447700900072"))!;
+    expect((await store.pendingFor(l.id, 10)).map((p) => p.body)).toEqual(["1", "2"]);
+    const s = (await store.status("wamid.gs"))!;
+    expect(s.status).toBe("delivered");
+    expect(s.at).toBe(T0 + 5);
+    for (const phone of ["447700900071", "447700900072"]) {
+      const learner = (await store.learnerByPhone(phone))!;
+      for (const p of await store.pendingFor(learner.id, 10)) await store.completeInbound(p.id, "done");
+    }
   });
 
   it("opts out and back in; deletes everything about a learner", async () => {

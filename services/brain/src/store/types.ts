@@ -41,6 +41,8 @@ export interface InboundMessage {
   sentAt: number;
   receivedAt: number;
   attempts: number;
+  /** The reply already recorded for this message (key "reply:<waId>"), if any: a crash left it behind. */
+  outbound?: OutboundRow;
 }
 
 export type StatusName = "sent" | "delivered" | "read" | "failed";
@@ -154,7 +156,7 @@ export interface BrainStore {
   storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: { source: string; reason: string; payload: string }[], now: number): Promise<number>;
   /** Lease one learner that has pending inbound messages and no live lease (SKIP LOCKED on PostgreSQL). */
   claimLearner(owner: string, now: number, leaseMs: number): Promise<Claim | undefined>;
-  /** The learner's pending messages, oldest first. */
+  /** The learner's pending messages, oldest first, each with its recorded reply if one exists. */
   pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]>;
   /** Mark an inbound message handled ("done") or given up ("failed"). */
   completeInbound(id: number, state: "done" | "failed"): Promise<void>;
@@ -181,6 +183,8 @@ export interface BrainStore {
   /** Record the reply (history, usage, pending outbound) in one transaction; an existing key wins and is returned. */
   recordReply(rec: ReplyRecord): Promise<OutboundRow>;
   markOutbound(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): Promise<void>;
+  /** Settle a send and its inbound message together (one round trip). */
+  finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number): Promise<void>;
   /** Count a send attempt that will be retried. */
   bumpOutbound(id: number, error: string, now: number): Promise<number>;
   sendFailures(limit: number): Promise<OutboundRow[]>;
