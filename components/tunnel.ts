@@ -71,7 +71,8 @@ export class CloudflareTunnel extends pulumi.ComponentResource {
       }, parent);
     }
 
-    // The token cloudflared expects: base64 of {"a": account tag, "t": tunnel id, "s": secret}.
+    // The token cloudflared expects: base64 of JSON {"a": account tag, "t": tunnel id, "s": secret
+    // (base64)}, the TunnelToken struct of github.com/cloudflare/cloudflared connection/connection.go.
     this.token = pulumi.secret(
       pulumi
         .all([this.tunnel.id, tunnelSecret.base64])

@@ -10,7 +10,7 @@ import { parse } from "yaml";
 import { loadStackConfig, repoRoot } from "../cli/plan.js";
 import { projectFile } from "../cli/project-file.js";
 import { ConfigError, parseStackConfig, type RawConfig } from "../stacks/config.js";
-import { buildStack } from "../stacks/program.js";
+import { buildStack, tierBuilders } from "../stacks/program.js";
 import { sizeKeys, tierNames, tiers } from "../stacks/tiers.js";
 
 const base = loadStackConfig("single-box").config;
@@ -94,6 +94,10 @@ describe("tier catalogue and project file", () => {
         expect(s.min > 0 || s.default === 0, `${tier} ${key}`).toBe(true);
       }
     }
+  });
+
+  it("a tier is marked built exactly when the program has its builder", () => {
+    for (const tier of tierNames) expect(tiers[tier].built, tier).toBe(tierBuilders[tier] !== undefined);
   });
 
   it("every reference stack parses with its own tier", () => {
