@@ -11,7 +11,8 @@ if (!url || !token) throw new Error("usage: load.ts <url> <token> <agents> <seco
 const agents = Number(agentsArg ?? 10);
 const seconds = Number(secondsArg ?? 10);
 const base = new URL(url);
-const agent = new http.Agent({ keepAlive: true, maxSockets: agents });
+// noDelay: a request is two small writes; without it Nagle + delayed ACK add ~40 ms per call.
+const agent = new http.Agent({ keepAlive: true, maxSockets: agents, noDelay: true } as http.AgentOptions);
 
 function post(path: string, body: unknown): Promise<{ status: number; json: { tasks?: { id: number; leaseToken: string }[] } }> {
   const data = JSON.stringify(body);
