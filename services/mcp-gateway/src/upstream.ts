@@ -28,6 +28,7 @@ export class UpstreamError extends Error {
 export class Upstream {
   readonly dispatcher: Agent;
   private readonly auth: Record<string, string>;
+  private readonly urls = new Map<string, { origin: string; path: string }>();
 
   constructor(private readonly opts: { timeoutMs: number; upstreamToken?: string; connections?: number }) {
     this.dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: opts.connections ?? 256, pipelining: 1 });
@@ -41,10 +42,15 @@ export class Upstream {
     body?: Buffer | string,
     signal?: AbortSignal,
   ): Promise<UpstreamResponse> {
-    const u = new URL(replica);
+    let u = this.urls.get(replica);
+    if (!u) {
+      const parsed = new URL(replica);
+      u = { origin: parsed.origin, path: parsed.pathname + parsed.search };
+      this.urls.set(replica, u);
+    }
     return this.dispatcher.request({
       origin: u.origin,
-      path: u.pathname + u.search,
+      path: u.path,
       method,
       headers: { ...headers, ...this.auth },
       body,
