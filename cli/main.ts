@@ -1,6 +1,6 @@
 /**
  * `tierstack <command>`: the platform's CLI. Commands: plan (offline inventory under Pulumi
- * mocks) and local (run the services on this machine; cli/local.ts).
+ * mocks), local (run the services on this machine; cli/local.ts) and token (agent tokens).
  */
 import { ConfigError } from "../stacks/config.js";
 import { TierNotBuiltError } from "../stacks/program.js";
@@ -9,7 +9,8 @@ import { renderTable } from "./plan-table.js";
 
 const usage = `usage: tierstack <command>
   plan <stack> [--json]   list what the stack's program declares (offline, Pulumi mocks)
-  local [args]            run the services locally`;
+  local [--data DIR]      run the single-box services on this machine (Ctrl-C stops them)
+  token <command> ...     agent tokens: issue, list, revoke, rotate (tierstack token --help)`;
 
 export interface Io {
   out: (s: string) => void;
@@ -62,6 +63,19 @@ async function localCommand(argv: string[], io: Io): Promise<number> {
   return typeof code === "number" ? code : 0;
 }
 
+async function tokenCommand(argv: string[], io: Io): Promise<number> {
+  const { runToken, UsageError } = await import("./token.js");
+  try {
+    return await runToken(argv, (line) => io.out(`${line}\n`));
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      io.err(`${(err as Error).message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -69,6 +83,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       return planCommand(rest, io);
     case "local":
       return localCommand(rest, io);
+    case "token":
+      return tokenCommand(rest, io);
     case undefined:
     case "help":
     case "--help":
