@@ -1,12 +1,14 @@
 /**
  * Load generator for the HTTP end-to-end phase, run as its own process so the service's CPU is
  * not shared with the load in one event loop:
- *   node --import tsx bench/queue/load.ts <url> <token> <agents> <seconds> <queue>
- * Each agent loops claim → complete over keep-alive HTTP. Prints one JSON line.
+ *   node --import tsx bench/queue/load.ts <url> <token> <agents> <seconds> [queue] [pair|chain]
+ * pair: each agent loops claim → complete (two requests per cycle);
+ * chain: complete carries `next`, so the completion and the next claim are one request.
+ * Latency is that of the request that hands out the task. Prints one JSON line.
  */
 import http from "node:http";
 
-const [url, token, agentsArg, secondsArg, queue = "bench"] = process.argv.slice(2);
+const [url, token, agentsArg, secondsArg, queue = "bench", mode = "pair"] = process.argv.slice(2);
 if (!url || !token) throw new Error("usage: load.ts <url> <token> <agents> <seconds> [queue]");
 const agents = Number(agentsArg ?? 10);
 const seconds = Number(secondsArg ?? 10);
@@ -14,7 +16,8 @@ const base = new URL(url);
 // noDelay: a request is two small writes; without it Nagle + delayed ACK add ~40 ms per call.
 const agent = new http.Agent({ keepAlive: true, maxSockets: agents, noDelay: true } as http.AgentOptions);
 
-function post(path: string, body: unknown): Promise<{ status: number; json: { tasks?: { id: number; leaseToken: string }[] } }> {
+type Lease = { id: number; leaseToken: string };
+function post(path: string, body: unknown): Promise<{ status: number; json: { tasks?: Lease[]; next?: Lease[] } }> {
   const data = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -37,19 +40,30 @@ let exhausted = false;
 const start = performance.now();
 const end = start + seconds * 1000;
 async function loop(i: number) {
+  let held: Lease | undefined;
   while (!exhausted && performance.now() < end) {
-    const t0 = performance.now();
-    const c = await post("/v1/claim", { queues: [queue], limit: 1, leaseSeconds: 120 });
-    latencies.push(performance.now() - t0);
-    const t = c.json.tasks?.[0];
+    let t = held;
     if (!t) {
-      if (c.status === 200) exhausted = true;
-      else errors++;
-      continue;
+      const t0 = performance.now();
+      const c = await post("/v1/claim", { queues: [queue], limit: 1, leaseSeconds: 120 });
+      latencies.push(performance.now() - t0);
+      t = c.json.tasks?.[0];
+      if (!t) {
+        if (c.status === 200) exhausted = true;
+        else errors++;
+        continue;
+      }
     }
-    const d = await post(`/v1/tasks/${t.id}/complete`, { leaseToken: t.leaseToken, result: { by: i } });
+    const t0 = performance.now();
+    const d = await post(`/v1/tasks/${t.id}/complete`, { leaseToken: t.leaseToken, result: { by: i }, ...(mode === "chain" ? { next: { queues: [queue], leaseSeconds: 120 } } : {}) });
     if (d.status === 200) cycles++;
     else errors++;
+    held = undefined;
+    if (mode === "chain") {
+      latencies.push(performance.now() - t0);
+      held = d.json.next?.[0];
+      if (d.status === 200 && !held) exhausted = true;
+    }
   }
 }
 await Promise.all(Array.from({ length: agents }, (_, i) => loop(i)));

@@ -140,7 +140,12 @@ async function main(): Promise<void> {
       if (want("pgboss")) await pgBossPhase(db.url, w);
       if (want("graphile")) await graphilePhase(db.url, w);
     }
-    if (want("http")) for (const agents of [10, 100]) await httpPhase(pgUrl(`tq_http_${agents}`), agents);
+    if (want("http")) {
+      for (const agents of [10, 100]) {
+        await httpPhase(pgUrl(`tq_http_${agents}`), agents, "pair");
+        await httpPhase(pgUrl(`tq_http_chain_${agents}`), agents, "chain");
+      }
+    }
 
     // The table.
     const gw = new Map(results.filter((r) => r.system === "graphile-worker 0.16.6").map((r) => [r.workers, r.cycles / r.seconds]));
@@ -213,7 +218,7 @@ async function graphilePhase(url: string, workers: number): Promise<void> {
   log(`  ${stamp()} graphile-worker @${workers}: ${(cycles / seconds).toFixed(0)} jobs/s`);
 }
 
-async function httpPhase(url: string, agents: number): Promise<void> {
+async function httpPhase(url: string, agents: number, mode: "pair" | "chain"): Promise<void> {
   const store = await openTaskStore(parseDatabaseUrl(url));
   await preload(store);
   await store.close();
@@ -234,11 +239,12 @@ async function httpPhase(url: string, agents: number): Promise<void> {
         return false;
       }
     }, "task-queue", 30_000, 100);
-    const load = spawnSync(process.execPath, ["--import", "tsx", "bench/queue/load.ts", `http://127.0.0.1:${port}`, token, String(agents), String(PHASE_S)], { cwd: root, encoding: "utf8" });
+    const load = spawnSync(process.execPath, ["--import", "tsx", "bench/queue/load.ts", `http://127.0.0.1:${port}`, token, String(agents), String(PHASE_S), "bench", mode], { cwd: root, encoding: "utf8" });
     if (load.status !== 0) throw new Error(`load: ${load.stderr}`);
     const r = JSON.parse(load.stdout.trim().split("\n").pop() as string) as { cycles: number; seconds: number; p50: number; p99: number; errors: number; exhausted: boolean };
-    results.push({ system: "task-queue HTTP end to end (PostgreSQL)", workers: agents, cycles: r.cycles, seconds: r.seconds, p50: r.p50, p99: r.p99, note: r.errors ? `${r.errors} errors` : r.exhausted ? "backlog drained" : undefined });
-    log(`  ${stamp()} HTTP @${agents}: ${(r.cycles / r.seconds).toFixed(0)} cycles/s`);
+    const system = mode === "pair" ? "task-queue HTTP, claim + complete (PostgreSQL)" : "task-queue HTTP, complete with next claim (PostgreSQL)";
+    results.push({ system, workers: agents, cycles: r.cycles, seconds: r.seconds, p50: r.p50, p99: r.p99, note: r.errors ? `${r.errors} errors` : r.exhausted ? "backlog drained" : undefined });
+    log(`  ${stamp()} ${system} @${agents}: ${(r.cycles / r.seconds).toFixed(0)} cycles/s`);
   } finally {
     const exited = new Promise((r) => server.once("exit", r));
     server.kill("SIGTERM");

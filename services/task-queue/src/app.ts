@@ -34,6 +34,25 @@ const enqueueItem = {
   },
 } as const;
 
+const claimBody = {
+  type: "object",
+  required: ["queues"],
+  additionalProperties: false,
+  properties: {
+    queues: { type: "array", minItems: 1, maxItems: 20, items: QUEUE },
+    limit: { type: "integer", minimum: 1, maximum: 100 },
+    leaseSeconds: { type: "integer", minimum: 1 },
+    waitMs: { type: "integer", minimum: 0, maximum: 30_000 },
+  },
+} as const;
+
+interface ClaimBody {
+  queues: string[];
+  limit?: number;
+  leaseSeconds?: number;
+  waitMs?: number;
+}
+
 interface EnqueueBody {
   queue: string;
   payload?: unknown;
@@ -124,21 +143,7 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
       return { results };
     });
 
-    v1.post<{ Body: { queues: string[]; limit?: number; leaseSeconds?: number; waitMs?: number } }>("/claim", {
-      schema: {
-        body: {
-          type: "object",
-          required: ["queues"],
-          additionalProperties: false,
-          properties: {
-            queues: { type: "array", minItems: 1, maxItems: 20, items: QUEUE },
-            limit: { type: "integer", minimum: 1, maximum: 100 },
-            leaseSeconds: { type: "integer", minimum: 1 },
-            waitMs: { type: "integer", minimum: 0, maximum: 30_000 },
-          },
-        },
-      },
-    }, async (req, reply) => {
+    v1.post<{ Body: ClaimBody }>("/claim", { schema: { body: claimBody } }, async (req, reply) => {
       if (queue.isStopping) return reply.code(503).send({ error: "draining", message: "the service is shutting down; claim elsewhere" });
       const b = req.body;
       const leases = await queue.claim({ queues: b.queues, limit: b.limit ?? 1, leaseSeconds: leaseSeconds(b.leaseSeconds), owner: agentOf(req).agent }, b.waitMs ?? 0);
@@ -150,13 +155,21 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
       schema: { params: ID_PARAMS, body: { type: "object", required: ["leaseToken"], additionalProperties: false, properties: { leaseToken: TOKEN, leaseSeconds: { type: "integer", minimum: 1 } } } },
     }, async (req) => answer(await store.heartbeat(req.params.id, req.body.leaseToken, leaseSeconds(req.body.leaseSeconds)), req.params.id, stale(req.params.id)));
 
-    v1.post<{ Params: { id: number }; Body: { leaseToken: string; result?: unknown } }>("/tasks/:id/complete", {
-      schema: { params: ID_PARAMS, body: { type: "object", required: ["leaseToken"], additionalProperties: false, properties: { leaseToken: TOKEN, result: {} } } },
+    v1.post<{ Params: { id: number }; Body: { leaseToken: string; result?: unknown; next?: ClaimBody } }>("/tasks/:id/complete", {
+      schema: {
+        params: ID_PARAMS,
+        body: { type: "object", required: ["leaseToken"], additionalProperties: false, properties: { leaseToken: TOKEN, result: {}, next: { ...claimBody, properties: { ...claimBody.properties, waitMs: { type: "integer", minimum: 0, maximum: 0 } } } } },
+      },
     }, async (req) => {
       sizeCheck("result", req.body.result);
       const out = answer(await queue.complete({ id: req.params.id, leaseToken: req.body.leaseToken, result: req.body.result ?? null }), req.params.id, stale(req.params.id));
       nudge();
-      return out;
+      // "Complete and claim the next": one round trip per cycle for an agent working a queue.
+      const n = req.body.next;
+      if (!n || queue.isStopping) return out;
+      const leases = await queue.claim({ queues: n.queues, limit: n.limit ?? 1, leaseSeconds: leaseSeconds(n.leaseSeconds), owner: agentOf(req).agent }, 0);
+      if (leases.length) nudge();
+      return { ...out, next: leases.map(publicLease) };
     });
 
     v1.post<{ Params: { id: number }; Body: { leaseToken: string; error: string; retry?: boolean } }>("/tasks/:id/fail", {

@@ -83,6 +83,19 @@ describe.each(impls)("task-queue HTTP API on $name", ({ skip, open }) => {
     expect((await post(`/v1/tasks/${task.id}/cancel`)).statusCode).toBe(409);
   });
 
+  it.skipIf(skip)("complete can claim the next task in the same request", async () => {
+    const ids = (await post("/v1/tasks/batch", { tasks: [{ queue: "chain" }, { queue: "chain" }] })).json().results.map((r: { task: { id: number } }) => r.task.id);
+    const first = (await post("/v1/claim", { queues: ["chain"] })).json().tasks[0];
+    const r1 = await post(`/v1/tasks/${first.id}/complete`, { leaseToken: first.leaseToken, next: { queues: ["chain"], leaseSeconds: 30 } });
+    expect(r1.statusCode).toBe(200);
+    expect(r1.json().task.state).toBe("completed");
+    const second = r1.json().next[0];
+    expect([first.id, second.id].sort()).toEqual([...ids].sort());
+    const r2 = await post(`/v1/tasks/${second.id}/complete`, { leaseToken: second.leaseToken, next: { queues: ["chain"] } });
+    expect(r2.json().next).toEqual([]);
+    expect((await post(`/v1/tasks/${second.id}/complete`, { leaseToken: second.leaseToken, next: { queues: ["chain"], waitMs: 5 } })).statusCode).toBe(400);
+  });
+
   it.skipIf(skip)("batch enqueue, list with paging and filters", async () => {
     const r = await post("/v1/tasks/batch", { tasks: Array.from({ length: 5 }, (_, i) => ({ queue: "listing", payload: i })) });
     expect(r.statusCode).toBe(200);
