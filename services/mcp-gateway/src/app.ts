@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { PassThrough } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Counter, Gauge, Histogram } from "prom-client";
 import { agentOf, createServiceApp, requireAgent, type AgentTokens, type ServiceApp } from "@tierstack/common";
@@ -174,7 +175,12 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
     const ct = String(res.headers["content-type"] ?? "");
     if (ct.includes("text/event-stream")) {
       reply.header("x-accel-buffering", "no");
-      return reply.send(res.body);
+      // An aborted upstream (client gone, or shutdown) ends the client's stream instead of erroring it:
+      // an SSE client reconnects on a clean end, and shutdown does not log a 500 per open stream.
+      const out = new PassThrough();
+      res.body.once("error", () => out.end());
+      res.body.pipe(out);
+      return reply.send(out);
     }
     // A JSON answer is one message: read it (size-capped) and write it with one syscall and a
     // Content-Length, instead of chunk-encoding a tiny stream (profiled: writev dominated).

@@ -66,6 +66,26 @@ describe("2025-11-25 sessions through /mcp/<namespace> (SDK client → SDK repli
     await close();
   });
 
+  it("streams SSE without buffering: a progress notification arrives while the tool is still running", async () => {
+    // The replica's `gate` tool sends progress, then blocks until /release is POSTed. The test releases
+    // it only from the progress callback: a buffering proxy would never deliver the progress, and the
+    // call would hang (fail by timeout) instead of completing.
+    const token = await db.issue("agent-stream");
+    const { client, close } = await sdkClient(`${gw.base}/mcp/dev-tools`, token);
+    const owner = pidOf(textOf(await client.callTool({ name: "whoami", arguments: {} })));
+    const replica = dev.find((p) => p.pid === owner) as Proc;
+    const progress: string[] = [];
+    const result = await client.callTool({ name: "gate", arguments: {} }, undefined, {
+      onprogress: (p) => {
+        progress.push(String(p.message));
+        void fetch(`http://127.0.0.1:${replica.port}/release`, { method: "POST" });
+      },
+    });
+    expect(progress).toEqual(["waiting at the gate"]);
+    expect(textOf(result)).toBe(`pid:${owner} released`);
+    await close();
+  });
+
   it("answers 401 without a token, 403 for a foreign Origin, and lets an allowed Origin in", async () => {
     const init = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "x", version: "1" } } };
     expect((await rawPost(`${gw.base}/mcp/dev-tools`, {}, init)).status).toBe(401);

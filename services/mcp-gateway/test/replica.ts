@@ -15,6 +15,9 @@ const namespace = process.env.NAMESPACE ?? "demo";
 const json = process.env.REPLICA_JSON === "1";
 const transports = new Map<string, StreamableHTTPServerTransport>();
 let lastAuthorization = "(none)";
+/** `gate` calls wait here until someone POSTs /release (outside MCP), so a test can prove streaming. */
+let releaseGate: () => void = () => undefined;
+let gate = new Promise<void>((r) => (releaseGate = r));
 
 function makeServer(): McpServer {
   const server = new McpServer({ name: `replica-${namespace}`, version: "0.1.0" });
@@ -23,6 +26,15 @@ function makeServer(): McpServer {
   server.registerTool("echo", { description: "Echoes text", inputSchema: { text: z.string() } }, async ({ text: t }) => text(`pid:${process.pid} echo:${t}`));
   server.registerTool("noop", { description: "Does nothing (benchmark)" }, async () => text("ok"));
   server.registerTool("last_authorization", { description: "The Authorization header this replica last received" }, async () => text(lastAuthorization));
+  server.registerTool("gate", { description: "Sends a progress notification, then waits for POST /release" }, async (extra) => {
+    const token = extra._meta?.progressToken;
+    if (token !== undefined) {
+      await extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: 1, total: 2, message: "waiting at the gate" } });
+    }
+    await gate;
+    gate = new Promise<void>((r) => (releaseGate = r));
+    return text(`pid:${process.pid} released`);
+  });
   return server;
 }
 
@@ -35,6 +47,11 @@ async function readBody(req: http.IncomingMessage): Promise<unknown> {
 
 const httpServer = http.createServer(async (req, res) => {
   try {
+    if (req.url === "/release" && req.method === "POST") {
+      releaseGate();
+      res.writeHead(204).end();
+      return;
+    }
     lastAuthorization = req.headers.authorization ?? "(none)";
     const body = req.method === "POST" ? await readBody(req) : undefined;
     const sid = req.headers["mcp-session-id"];
