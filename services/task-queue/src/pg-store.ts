@@ -42,7 +42,7 @@ const migrations: Migration[] = [
       CREATE INDEX tasks_ready ON tasks (queue, priority DESC, run_at, id) WHERE state = 'ready';
       CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE state = 'running';
       CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
-      CREATE INDEX tasks_live ON tasks (state, queue, id) WHERE state IN ('running', 'dead');
+      CREATE INDEX tasks_dead ON tasks (queue, id) WHERE state = 'dead';
       CREATE TABLE outbox (
         id bigserial PRIMARY KEY,
         queue text NOT NULL,

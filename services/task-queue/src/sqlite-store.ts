@@ -39,7 +39,7 @@ const migrations: Migration[] = [
       CREATE INDEX tasks_ready ON tasks (queue, priority DESC, run_at, id) WHERE state = 'ready';
       CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE state = 'running';
       CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
-      CREATE INDEX tasks_state_queue ON tasks (state, queue, id);
+      CREATE INDEX tasks_dead ON tasks (queue, id) WHERE state = 'dead';
       CREATE TABLE outbox (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         queue TEXT NOT NULL,
