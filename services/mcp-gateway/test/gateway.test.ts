@@ -108,6 +108,9 @@ describe("2025-11-25 sessions through /mcp/<namespace> (SDK client → SDK repli
     expect((await rawPost(`${gw.base}/mcp/dev-tools`, hdr(b, sid), call)).status).toBe(404);
     expect((await rawPost(`${gw.base}/mcp/dev-tools`, hdr(a, "gw_unknown"), call)).status).toBe(404);
     expect((await rawPost(`${gw.base}/mcp/commerce`, hdr(a, sid), call)).status).toBe(404);
+    // DELETE ends the session on its owner and in the registry
+    await transport.terminateSession();
+    expect((await rawPost(`${gw.base}/mcp/dev-tools`, hdr(a, sid), call)).status).toBe(404);
     await close();
   });
 
