@@ -9,7 +9,7 @@
  * Usage: npx tsx bench/brain/run.ts [--quick] [--rate 1000] [--duration 60] [--db sqlite|postgres|both] [--profile]
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openPgPool, openSqlite, parseDatabaseUrl } from "@tierstack/common";
@@ -130,7 +130,9 @@ async function benchStore(kind: "sqlite" | "postgres"): Promise<{ row: Row; cap:
     BRAIN_ADMIN_TOKEN: "bench-admin-token-0123456789", BRAIN_WORKERS: workers,
   };
   if (profile) mkdirSync(outDir, { recursive: true });
-  const nodeArgs = [...(profile ? ["--cpu-prof", "--cpu-prof-dir", outDir, "--cpu-prof-name", `brain-${kind}.cpuprofile`] : []), "--import", "tsx", "services/brain/src/server.ts"];
+  const profDir = join(outDir, `brain-${kind}`);
+  if (profile) rmSync(profDir, { recursive: true, force: true });
+  const nodeArgs = [...(profile ? ["--cpu-prof", "--cpu-prof-dir", profDir] : []), "--import", "tsx", "services/brain/src/server.ts"];
   const brain = spawn(process.execPath, nodeArgs, { env, stdio: ["ignore", "inherit", "inherit"] });
   try {
     await waitReady(url, brain);
@@ -203,7 +205,7 @@ async function benchStore(kind: "sqlite" | "postgres"): Promise<{ row: Row; cap:
   }
 }
 
-function topFunctions(file: string, n = 15): string {
+function topFunctions(file: string, n = 20): string {
   type Node = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number };
   const prof = JSON.parse(readFileSync(file, "utf8")) as { nodes: Node[] };
   const total = prof.nodes.reduce((s, x) => s + (x.hitCount ?? 0), 0);
@@ -243,7 +245,13 @@ async function main(): Promise<void> {
     console.log(`- ${r.store}: sustained ${r.inbound >= 1000 * 0.99 && r.ratio >= 0.98 ? "yes" : "NO"} at ${f(r.inbound)} msg/s; p99 ack ${r.ackP99 < 50 ? "ok" : "NO"} (${f(r.ackP99, 1)} ms); ratio to floor ${c.ratio >= 0.5 ? "ok" : "NO"} (${f(c.ratio, 2)})`);
   }
   if (profile) {
-    for (const file of readdirSync(outDir).filter((x) => x.endsWith(".cpuprofile"))) console.log(`\nTop self time, ${file}:\n${topFunctions(join(outDir, file))}`);
+    for (const k of kinds) {
+      // one profile per thread (tsx runs a loader thread): the main thread's is the largest
+      const dir = join(outDir, `brain-${k}`);
+      const files = readdirSync(dir).filter((x) => x.endsWith(".cpuprofile")).map((x) => join(dir, x));
+      const main = files.sort((a, b) => statSync(b).size - statSync(a).size)[0];
+      if (main) console.log(`\nTop self time, brain on ${k} (${main}):\n${topFunctions(main)}`);
+    }
   }
 }
 

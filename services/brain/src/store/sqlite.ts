@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
-import { migrateSqlite, openSqlite, type SqliteSynchronous } from "@tierstack/common";
+import { open, type FileHandle } from "node:fs/promises";
+import { migrateSqlite, openSqlite } from "@tierstack/common";
 import { sqliteMigrations } from "./schema.js";
 import {
   clip, statusRank,
@@ -67,32 +68,29 @@ export function usageFromRow(r: Row): UsageRow {
 /**
  * SQLite (WAL): the single box. One process owns the file, so a lease is only ever contended
  * in-process. Durability is chosen per write (ADR 0031): what the brain acknowledges to someone
- * outside (an inbound webhook, a sign-up, a Stripe event) commits with synchronous=FULL, so the
- * 200 means "on disk"; the workers' own transitions commit with synchronous=NORMAL (safe against
- * a process crash; after a power loss they are redone from the inbox). Each FULL commit syncs the
- * whole WAL, so it also hardens every NORMAL commit before it. better-sqlite3 is synchronous: an
- * fsync per worker step would stall the event loop that also answers the webhooks.
+ * outside (an inbound webhook, a sign-up, a Stripe event) is on disk before the call returns;
+ * the workers' own transitions commit with synchronous=NORMAL (safe against a process crash;
+ * after a power loss they are redone from the inbox, see the README).
+ *
+ * better-sqlite3 is synchronous, so an fsync inside COMMIT would stall the event loop that also
+ * answers the webhooks. Durable writes therefore commit with synchronous=NORMAL (the frames are
+ * written to the WAL, not synced) and then fsync the WAL file from libuv's thread pool before
+ * returning; concurrent durable writes share one fsync. A checkpoint in NORMAL mode syncs the WAL
+ * first, so frames checkpointed before our fsync ran were already on disk.
  */
 export class SqliteBrainStore implements BrainStore {
   readonly kind = "sqlite" as const;
   private readonly db: Database.Database;
   private readonly stmts = new Map<string, Database.Statement>();
+  private readonly walPath: string | undefined;
+  private wal: Promise<FileHandle> | undefined;
+  private committed = 0;
+  private synced = 0;
+  private syncing: Promise<void> | undefined;
 
-  private readonly workerSync: SqliteSynchronous;
-
-  constructor(path: string, opts: { workerSynchronous?: SqliteSynchronous } = {}) {
-    this.workerSync = opts.workerSynchronous ?? "NORMAL";
-    this.db = openSqlite(path, { synchronous: this.workerSync });
-  }
-
-  /** Run a write transaction whose commit is on disk before it returns (synchronous=FULL). */
-  private durable<T>(fn: () => T): T {
-    this.db.pragma("synchronous = FULL");
-    try {
-      return this.db.transaction(fn).immediate();
-    } finally {
-      this.db.pragma(`synchronous = ${this.workerSync}`);
-    }
+  constructor(path: string) {
+    this.db = openSqlite(path, { synchronous: "NORMAL" });
+    this.walPath = path === ":memory:" || path === "" ? undefined : `${path}-wal`;
   }
 
   private q(sql: string): Database.Statement {
@@ -104,6 +102,36 @@ export class SqliteBrainStore implements BrainStore {
     return s;
   }
 
+  /** Commit a write transaction and return once it is on disk (fsync of the WAL, off the event loop). */
+  private async durable<T>(fn: () => T): Promise<T> {
+    const out = this.db.transaction(fn).immediate();
+    await this.harden();
+    return out;
+  }
+
+  private async harden(): Promise<void> {
+    if (!this.walPath) return;
+    const ticket = ++this.committed;
+    this.wal ??= open(this.walPath, "r+");
+    const fh = await this.wal;
+    while (this.synced < ticket) {
+      if (!this.syncing) {
+        const upTo = this.committed;
+        this.syncing = fh.sync().then(
+          () => {
+            this.synced = Math.max(this.synced, upTo);
+            this.syncing = undefined;
+          },
+          (err: unknown) => {
+            this.syncing = undefined;
+            throw err;
+          },
+        );
+      }
+      await this.syncing;
+    }
+  }
+
   async migrate(): Promise<void> {
     migrateSqlite(this.db, "brain", sqliteMigrations);
   }
@@ -111,11 +139,14 @@ export class SqliteBrainStore implements BrainStore {
     this.q("SELECT 1").get();
   }
   async close(): Promise<void> {
+    await this.syncing?.catch(() => undefined);
+    if (this.wal) await (await this.wal).close().catch(() => undefined);
+    this.wal = undefined;
     if (this.db.open) this.db.close();
   }
 
   async signUp(phone: string, now: number, id = randomUUID()): Promise<Learner> {
-    const row = this.durable(() => this.q(
+    const row = await this.durable(() => this.q(
       `INSERT INTO learners (id, phone, consent_at, consent_source, created_at) VALUES (?, ?, ?, 'signup', ?)
        ON CONFLICT (phone) DO UPDATE SET consent_at = excluded.consent_at, consent_source = 'signup', opted_out = 0
        RETURNING *`,
