@@ -157,9 +157,9 @@ export async function runLocal(argv: string[]): Promise<number> {
     }
 
     const shardPort = await freePort();
-    const shard = start("demo-mcp-shard", process.execPath, ["--import", "tsx", "services/mcp-gateway/test/demo-server.ts"], { PORT: String(shardPort), HOST: "127.0.0.1" });
+    const shard = start("demo-mcp-shard", process.execPath, ["--import", "tsx", "services/mcp-gateway/test/demo-server.ts"], { PORT: String(shardPort), NAMESPACE: "dev-tools" });
     await waitTcp(shardPort, shard, readyTimeout);
-    const ctx: LocalContext = { dataDir, natsUrl, secrets, shardsJson: JSON.stringify({ demo: [`http://127.0.0.1:${shardPort}/mcp`] }) };
+    const ctx: LocalContext = { dataDir, natsUrl, secrets, shardsJson: JSON.stringify({ "dev-tools": [`http://127.0.0.1:${shardPort}/mcp`] }) };
 
     for (const name of serviceNames) {
       const spec = services[name];
@@ -175,10 +175,10 @@ export async function runLocal(argv: string[]): Promise<number> {
       "tierstack single-box tier running locally (Ctrl-C stops it)",
       ...serviceNames.map((n) => `  ${n.padEnd(12)} http://127.0.0.1:${services[n].port}   (${services[n].description})`),
       `  nats         ${natsUrl ?? "not started"}`,
-      `  demo shard   http://127.0.0.1:${shardPort}/mcp (namespace "demo" behind the gateway)`,
+      `  demo shard   http://127.0.0.1:${shardPort}/mcp (namespace "dev-tools": http://127.0.0.1:${services["mcp-gateway"].port}/mcp/dev-tools)`,
       `agent token (local-agent): ${token}`,
       `secrets: ${join(dataDir, "local-secrets.json")}   logs: ${join(dataDir, "logs")}`,
-      `try: curl -H "authorization: Bearer ${token}" http://127.0.0.1:${services["task-queue"].port}/readyz`,
+      `try: curl -H "authorization: Bearer ${token}" -H "content-type: application/json" \\\n       -d '{"queue":"demo","payload":{"hello":"world"}}' http://127.0.0.1:${services["task-queue"].port}/v1/tasks`,
     ];
     console.log(lines.join("\n"));
   } catch (err) {
