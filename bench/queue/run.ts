@@ -80,8 +80,12 @@ async function preload(store: TaskStore): Promise<void> {
   }
 }
 
-async function serviceStorePhase(system: string, store: TaskStore, workers: number): Promise<void> {
+/** Fresh planner statistics after a bulk load, for every PostgreSQL system alike. */
+let analyze: (table: string) => Promise<void> = async () => undefined;
+
+async function serviceStorePhase(system: string, store: TaskStore, workers: number, schema?: string): Promise<void> {
   await preload(store);
+  if (schema) await analyze(`${schema}.tasks`);
   const queue = new TaskQueue(store, { backoffBaseMs: 1000, backoffMaxMs: 60_000, reaperIntervalMs: 1000, retentionHours: 168, batchConcurrency: Number(process.env.BATCH_CONCURRENCY ?? 2) }, new Registry());
   const r = await drive(workers, async () => {
     const [l] = await queue.claim({ queues: ["bench"], limit: 1, leaseSeconds: 120, owner: "bench" }, 0);
@@ -117,6 +121,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), "bench-queue-"));
   try {
     const show = async (k: string) => (await admin.query(`SHOW ${k}`)).rows[0][k] as string;
+    analyze = async (table) => void (await admin.query(`ANALYZE ${table}`));
     const settings = { synchronous_commit: await show("synchronous_commit"), fsync: await show("fsync"), max_connections: await show("max_connections") };
 
     log(`pgbench -i -s 10; pgbench -c 100 -j 2 -T ${PGBENCH_T} -N`);
@@ -128,7 +133,7 @@ async function main(): Promise<void> {
     for (const w of WORKERS) {
       if (want("pg")) {
         const store = await openTaskStore(parseDatabaseUrl(pgUrl(`tq_${w}`)), { poolMax: Number(process.env.PG_POOL_MAX ?? 10) });
-        await serviceStorePhase("task-queue PostgreSQL store", store, w);
+        await serviceStorePhase("task-queue PostgreSQL store", store, w, `tq_${w}`);
         await store.close();
       }
       if (want("sqlite")) {
@@ -176,6 +181,7 @@ async function pgBossPhase(url: string, workers: number): Promise<void> {
   await boss.start();
   await boss.createQueue("bench");
   for (let i = 0; i < BACKLOG; i += 5000) await boss.insert(Array.from({ length: Math.min(5000, BACKLOG - i) }, () => ({ name: "bench", data: PAYLOAD })));
+  await analyze(`pgboss_${workers}.job`);
   const r = await drive(workers, async () => {
     const [job] = await boss.fetch("bench");
     if (!job) return undefined;
@@ -196,6 +202,7 @@ async function graphilePhase(url: string, workers: number): Promise<void> {
     await c.query(`SELECT ${schema}.add_jobs(array_agg(ROW('bench', $1::json, NULL, NULL, NULL, NULL, NULL, NULL)::${schema}.job_spec)) FROM generate_series(1, $2)`, [JSON.stringify(PAYLOAD), Math.min(5000, BACKLOG - i)]);
   }
   await c.end();
+  await analyze(`${schema}._private_jobs`);
   let done = 0;
   const runner = await runGraphile({
     connectionString: url, schema, concurrency: workers, maxPoolSize: Math.min(workers + 2, 110), noHandleSignals: true, pollInterval: 100, logger,
@@ -222,6 +229,7 @@ async function httpPhase(url: string, agents: number, mode: "pair" | "chain"): P
   const store = await openTaskStore(parseDatabaseUrl(url));
   await preload(store);
   await store.close();
+  await analyze(`${new URL(url).searchParams.get("schema")}.tasks`);
   const ts = await openTokenStore(url);
   const { token } = await new AgentTokens(ts.store).issue("bench");
   await ts.close();
