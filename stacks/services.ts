@@ -131,7 +131,7 @@ export const services: Record<ServiceName, ServiceSpec> = {
       { name: "STRIPE_API_BASE", description: "Stripe API base URL override (stripe-mock or a loopback peer); unset uses api.stripe.com", required: false, secret: false },
       { name: "STRIPE_PRICE_PLUS", description: "Stripe price id of the plus plan (payment links)", required: false, secret: false },
       { name: "STRIPE_PRICE_DEDICATED", description: "Stripe price id of the dedicated plan (payment links)", required: false, secret: false },
-      { name: "BRAIN_WORKERS", description: "Concurrent inbox worker loops per replica", required: false, secret: false, default: "16" },
+      { name: "BRAIN_WORKERS", description: "Concurrent inbox worker loops per replica (replies/s ≈ workers ÷ LLM latency)", required: false, secret: false, default: "64" },
       { name: "BRAIN_LEASE_MS", description: "Lease on a learner while a worker answers it; more than twice LLM_TIMEOUT_MS", required: false, secret: false, default: "120000" },
     ],
   },

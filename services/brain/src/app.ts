@@ -118,7 +118,7 @@ export function buildApp(config: BrainConfig, deps: BrainDeps): Brain {
       m.inbound.inc({ result: "message" }, parsed.messages.length);
       m.inbound.inc({ result: "status" }, parsed.statuses.length);
       m.inbound.inc({ result: "dead_letter" }, parsed.deadLetters.length);
-      if (parsed.messages.length) workers.wake();
+      if (parsed.messages.length) workers.wake(parsed.messages.length);
       return reply.code(200).send({ ok: true });
     });
 

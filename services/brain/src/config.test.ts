@@ -43,13 +43,13 @@ describe("brain config", () => {
     expect(c.whatsapp.sendRate).toBe(1000);
     expect(c.whatsapp.apiBase).toBe("https://graph.facebook.com");
     expect(c.stripe.prices.STRIPE_PRICE_PLUS).toBe("price_123");
-    expect(c.workers).toBe(16);
+    expect(c.workers).toBe(64);
   });
 
   it("reports every problem, one line per key", () => {
     let err: unknown;
     try {
-      loadConfig({ ...valid, WHATSAPP_APP_SECRET: "", WHATSAPP_SEND_RATE: "5000", LLM_BASE_URL: "ftp://x", BRAIN_ADMIN_TOKEN: "short", DATABASE_URL: "mysql://x" });
+      loadConfig({ ...valid, WHATSAPP_APP_SECRET: "", WHATSAPP_SEND_RATE: "50000", LLM_BASE_URL: "ftp://x", BRAIN_ADMIN_TOKEN: "short", DATABASE_URL: "mysql://x" });
     } catch (e) {
       err = e;
     }

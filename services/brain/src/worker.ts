@@ -80,9 +80,13 @@ export class InboxWorkers {
     for (let i = 0; i < this.concurrency; i++) this.loops.push(this.loop(`${this.instance}:${i}`));
   }
 
-  /** New inbound work: wake idle loops now rather than at their next poll. */
-  wake(): void {
-    for (const s of [...this.sleepers]) s();
+  /** New inbound work: wake up to `count` idle loops now rather than at their next poll. */
+  wake(count = Number.POSITIVE_INFINITY): void {
+    let n = 0;
+    for (const s of [...this.sleepers]) {
+      if (n++ >= count) break;
+      s();
+    }
   }
 
   get busy(): number {
@@ -121,7 +125,9 @@ export class InboxWorkers {
         continue;
       }
       if (!claim) {
-        await this.sleep(this.ctx.pollMs ?? 200);
+        // Idle: new webhooks wake loops directly; the poll (with jitter, so idle loops do not
+        // claim in lockstep) finds retries coming due and work that arrived at other replicas.
+        await this.sleep((this.ctx.pollMs ?? 1000) * (0.5 + Math.random()));
         continue;
       }
       this.inFlight++;
