@@ -60,7 +60,9 @@ const pickers: Record<string, Picker> = {
   "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication": (i) => ({
     type: i.type,
     destinations: ((i.destinations as Record<string, unknown>[] | undefined) ?? []).map((d) => d.uri),
+    policies: ((i.policies as Record<string, unknown>[] | undefined) ?? []).map((p) => `${String(p.id)}@${String(p.precedence)}`),
   }),
+  "cloudflare:index/zeroTrustAccessServiceToken:ZeroTrustAccessServiceToken": pick("name", "duration"),
   "cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy": (i) => ({
     decision: i.decision,
     include: ((i.includes as Record<string, unknown>[] | undefined) ?? []).map((x) => JSON.stringify(x)),

@@ -147,6 +147,9 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>, 
       return { ...state, result: generated };
     case "random:index/randomBytes:RandomBytes":
       return { ...state, base64: generated, hex: generated };
+    case "cloudflare:index/zeroTrustAccessServiceToken:ZeroTrustAccessServiceToken":
+      // Cloudflare computes both; the secret is a generated value like the random ones.
+      return { ...state, clientId: `${name}.access`, clientSecret: generated };
     case "gcp:serviceaccount/account:Account":
       return { ...state, email: `${String(inputs.accountId)}@${String(inputs.project)}.iam.gserviceaccount.com` };
     default:

@@ -1,7 +1,8 @@
 /**
  * The platform's secrets in Secret Manager: one secret + version each, values generated with
  * @pulumi/random or taken from config secrets / derived values (always secret-marked), and the
- * runtime service account granted secretAccessor on each of these secrets only.
+ * runtime service account granted secretAccessor on each of these secrets only (and not on the
+ * ones other machines use, `readByBox: false`).
  */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
@@ -47,11 +48,13 @@ export class PlatformSecrets extends pulumi.ComponentResource {
         secret: secret.id,
         secretData: pulumi.secret(value),
       }, parent);
-      new gcp.secretmanager.SecretIamMember(`${name}-${spec.name}-accessor`, {
-        secretId: secret.id,
-        role: "roles/secretmanager.secretAccessor",
-        member: args.accessorMember,
-      }, parent);
+      if (spec.readByBox !== false) {
+        new gcp.secretmanager.SecretIamMember(`${name}-${spec.name}-accessor`, {
+          secretId: secret.id,
+          role: "roles/secretmanager.secretAccessor",
+          member: args.accessorMember,
+        }, parent);
+      }
       this.secrets[spec.name] = secret;
     }
     this.secretIds = ids;

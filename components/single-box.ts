@@ -61,12 +61,15 @@ export class SingleBox extends pulumi.ComponentResource {
     }, parent);
     this.privateHostnames = [...new Set(routes.filter((r) => r.access).map((r) => r.hostname))];
     this.publicHostnames = [...new Set(routes.filter((r) => !r.access).map((r) => r.hostname))];
-    new AccessGate(`${name}-access`, {
+    const hostsWhere = (pick: (r: (typeof routes)[number]) => boolean) => [...new Set(routes.filter(pick).map((r) => r.hostname))];
+    const access = new AccessGate(`${name}-access`, {
       accountId: cfg.cloudflareAccountId,
       appName: `tierstack ${cfg.stack}`,
-      hostnames: this.privateHostnames,
+      agentHostnames: hostsWhere((r) => r.access && r.serviceToken),
+      operatorHostnames: hostsWhere((r) => r.access && !r.serviceToken),
       emails: cfg.accessEmails,
     }, parent);
+    if (!access.clientId || !access.clientSecret) throw new Error("SingleBox: no agent hostnames, so no Access service token");
 
     const secret = (key: string): pulumi.Output<string> => {
       const v = args.configSecrets[key];
@@ -82,6 +85,8 @@ export class SingleBox extends pulumi.ComponentResource {
       "stripe-webhook-secret": secret("stripeWebhookSecret"),
       "openrouter-api-key": secret("openrouterApiKey"),
       "cloudflared-tunnel-token": tunnel.token,
+      "agents-access-client-id": access.clientId,
+      "agents-access-client-secret": access.clientSecret,
     };
     this.secrets = new PlatformSecrets(`${name}-secrets`, { stack: cfg.stack, values, accessorMember: runtime.member }, parent);
 

@@ -15,7 +15,9 @@ export type SecretName =
   | "brain-admin-token"
   | "litellm-master-key"
   | "openrouter-api-key"
-  | "cloudflared-tunnel-token";
+  | "cloudflared-tunnel-token"
+  | "agents-access-client-id"
+  | "agents-access-client-secret";
 
 export type SecretSource =
   /** random.RandomPassword of `length` characters (letters and digits), with an optional prefix. */
@@ -29,6 +31,8 @@ export interface SecretSpec {
   name: SecretName;
   description: string;
   source: SecretSource;
+  /** The box's service account may read it (default). False for credentials other machines use. */
+  readByBox?: boolean;
 }
 
 export const platformSecrets: SecretSpec[] = [
@@ -45,6 +49,10 @@ export const platformSecrets: SecretSpec[] = [
   { name: "litellm-master-key", description: "LiteLLM proxy master key (also the brain's LLM_API_KEY)", source: { kind: "generated", length: 48, prefix: "sk-" } },
   { name: "openrouter-api-key", description: "OpenRouter key for cloud models", source: { kind: "config", key: "openrouterApiKey" } },
   { name: "cloudflared-tunnel-token", description: "TUNNEL_TOKEN of the cloudflared connector", source: { kind: "derived", from: "account id, tunnel id and the generated tunnel secret" } },
+  // Agents send these as CF-Access-Client-Id / CF-Access-Client-Secret to task-queue and
+  // mcp-gateway through the tunnel. Nothing on the box uses them, so the box cannot read them.
+  { name: "agents-access-client-id", description: "Cloudflare Access service token client id of the agents (CF-Access-Client-Id)", source: { kind: "derived", from: "the Cloudflare Access service token" }, readByBox: false },
+  { name: "agents-access-client-secret", description: "Cloudflare Access service token client secret of the agents (CF-Access-Client-Secret)", source: { kind: "derived", from: "the Cloudflare Access service token" }, readByBox: false },
 ];
 
 /** Secret Manager secret id of a platform secret in a stack. */

@@ -36,11 +36,12 @@ describe("single-box inventory", () => {
     expect(count(":IAMMember")).toBe(2);
     expect(count("secretmanager/secret:Secret")).toBe(platformSecrets.length);
     expect(count(":SecretVersion")).toBe(platformSecrets.length);
-    expect(count(":SecretIamMember")).toBe(platformSecrets.length);
+    expect(count(":SecretIamMember")).toBe(platformSecrets.filter((s) => s.readByBox !== false).length);
     expect(count(":ZeroTrustTunnelCloudflared")).toBe(1);
     expect(count(":ZeroTrustTunnelCloudflaredConfig")).toBe(1);
-    expect(count(":ZeroTrustAccessApplication")).toBe(1);
-    expect(count(":ZeroTrustAccessPolicy")).toBe(1);
+    expect(count(":ZeroTrustAccessApplication")).toBe(2);
+    expect(count(":ZeroTrustAccessPolicy")).toBe(2);
+    expect(count(":ZeroTrustAccessServiceToken")).toBe(1);
     expect(count(":DnsRecord")).toBe(4);
     expect(count(":RandomPassword")).toBe(platformSecrets.filter((s) => s.source.kind === "generated").length);
     expect(count(":RandomBytes")).toBe(1);
@@ -98,7 +99,10 @@ describe("network and VM invariants", () => {
       expect(secretIds.has(String(b.inputs.secretId))).toBe(true);
       expect(b.inputs.member).toBe(`serviceAccount:${(one(run, ":Instance").inputs.serviceAccount as { email: string }).email}`);
     }
-    expect(new Set(bindings.map((b) => b.inputs.secretId)).size).toBe(secretIds.size);
+    const boxReads = platformSecrets.filter((s) => s.readByBox !== false).map((s) => `single-box-secrets-${s.name}-id`);
+    expect(bindings.map((b) => b.inputs.secretId).sort()).toEqual(boxReads.sort());
+    // The agents' Access credentials are for machines elsewhere: the box cannot read them.
+    for (const b of bindings) expect(String(b.inputs.secretId)).not.toMatch(/agents-access/);
   });
 });
 
@@ -128,9 +132,11 @@ describe("secrets never leak", () => {
 
   it("no value that is secret anywhere (derived ones included) appears in plain inputs or outputs", () => {
     const secrets = [...new Set(run.raw.flatMap((r) => secretStrings(r.inputs)))].filter((s) => s.length >= 8);
-    // Distinct values: 2 database URLs, the sentinel and sk-<sentinel> (all generated ones share
-    // the sentinel), 5 config secrets and the derived tunnel token.
-    expect(secrets.length).toBe(10);
+    // Distinct values: 2 database URLs, the sentinel and sk-<sentinel> (all generated ones and the
+    // Access client secret share the sentinel), 5 config secrets, the derived tunnel token and the
+    // Access client id.
+    expect(secrets).toContain("single-box-access-agents-token.access");
+    expect(secrets.length).toBe(2 + 2 + Object.keys(configSecretValues).length + 1 + 1);
     const plain = [
       ...run.raw.flatMap((r) => plainStrings(r.inputs, `${r.type}::${r.name}`)),
       ...plainStrings(run.outputs, "outputs"),
@@ -152,7 +158,10 @@ describe("secrets never leak", () => {
     expect(typeof userData).toBe("string");
     expect(containsSecret(userData as string)).toBe(false);
     expect(userData).toBe(run.built.singleBox.userData);
-    for (const s of platformSecrets) expect(userData).toContain(`tierstack-single-box-${s.name}`);
+    for (const s of platformSecrets) {
+      if (s.readByBox === false) expect(userData).not.toContain(`tierstack-single-box-${s.name}`);
+      else expect(userData).toContain(`tierstack-single-box-${s.name}`);
+    }
     for (const [key, value] of Object.entries(metadata)) {
       expect(containsSecret(String(reveal(value))), key).toBe(false);
     }
@@ -193,7 +202,7 @@ describe("Cloudflare edge", () => {
     const config = one(run, ":ZeroTrustTunnelCloudflaredConfig").inputs.config as { ingresses: { hostname?: string; path?: string; service: string }[] };
     const ingresses = config.ingresses;
     expect(ingresses[ingresses.length - 1]).toEqual({ service: catchAll });
-    const accessHosts = new Set(((one(run, ":ZeroTrustAccessApplication").inputs.destinations as { uri: string }[]) ?? []).map((d) => d.uri));
+    const accessHosts = new Set(ofType(run, ":ZeroTrustAccessApplication").flatMap((a) => (a.inputs.destinations as { uri: string }[]).map((d) => d.uri)));
     const publicIngresses = ingresses.filter((i) => i.hostname && !accessHosts.has(i.hostname));
     expect(publicIngresses.length).toBe(services.brain.publicPaths.length);
     for (const i of publicIngresses) {
@@ -207,13 +216,36 @@ describe("Cloudflare edge", () => {
     }
   });
 
-  it("puts every non-public hostname behind an Access application with an allow policy", () => {
-    const app = one(run, ":ZeroTrustAccessApplication");
-    const policy = one(run, ":ZeroTrustAccessPolicy");
-    expect(app.inputs.type).toBe("self_hosted");
-    expect(app.inputs.policies).toEqual([{ id: `${policy.name}-id`, precedence: 1 }]);
-    expect(policy.inputs.decision).toBe("allow");
-    expect(policy.inputs.includes).toEqual([{ email: { email: "ops@example.com" } }]);
+  it("puts every non-public hostname behind Access: admin hostnames for operator e-mails only", () => {
+    const operators = ofType(run, ":ZeroTrustAccessPolicy").find((p) => p.inputs.decision === "allow");
+    expect(operators?.inputs.includes).toEqual([{ email: { email: "ops@example.com" } }]);
+    const admin = ofType(run, ":ZeroTrustAccessApplication").find((a) => a.name.endsWith("-admin-app"));
+    expect(admin?.inputs.type).toBe("self_hosted");
+    expect((admin?.inputs.destinations as { uri: string }[]).map((d) => d.uri)).toEqual(["brain-admin.example.com"]);
+    expect(admin?.inputs.policies).toEqual([{ id: `${operators?.name}-id`, precedence: 1 }]);
+    const everyProtected = ofType(run, ":ZeroTrustAccessApplication").flatMap((a) => (a.inputs.destinations as { uri: string }[]).map((d) => d.uri));
+    expect(everyProtected.sort()).toEqual([...(run.outputs.privateHostnames as string[])].sort());
+  });
+
+  it("admits the agents on task-queue and mcp-gateway with a service token (non_identity), stored only in Secret Manager", () => {
+    const token = one(run, ":ZeroTrustAccessServiceToken");
+    expect(token.inputs.accountId).toBe("0123456789abcdef0123456789abcdef");
+    const agents = ofType(run, ":ZeroTrustAccessPolicy").find((p) => p.name.endsWith("-allow-agents"));
+    const operators = ofType(run, ":ZeroTrustAccessPolicy").find((p) => p.name.endsWith("-allow-operators"));
+    // Cloudflare API enum: allow | deny | non_identity | bypass.
+    expect(agents?.inputs.decision).toBe("non_identity");
+    expect(agents?.inputs.includes).toEqual([{ serviceToken: { tokenId: `${token.name}-id` } }]);
+    const app = ofType(run, ":ZeroTrustAccessApplication").find((a) => a.name.endsWith("-agents-app"));
+    expect((app?.inputs.destinations as { uri: string }[]).map((d) => d.uri).sort()).toEqual(["mcp-gateway.example.com", "task-queue.example.com"]);
+    expect(app?.inputs.policies).toEqual([
+      { id: `${operators?.name}-id`, precedence: 1 },
+      { id: `${agents?.name}-id`, precedence: 2 },
+    ]);
+    // The mocks return the sentinel as the client secret: it reaches Secret Manager secret-marked.
+    const version = (suffix: string) => ofType(run, ":SecretVersion").find((v) => v.name.endsWith(suffix));
+    expect(secretStrings(version("agents-access-client-secret")?.inputs.secretData)).toEqual([SENTINEL]);
+    expect(secretStrings(version("agents-access-client-id")?.inputs.secretData)).toEqual([`${token.name}.access`]);
+    expect(JSON.stringify(run.outputs)).not.toContain(`${token.name}.access`);
   });
 
   it("has one proxied CNAME with automatic TTL per hostname", () => {
