@@ -4,6 +4,7 @@
  * plain environment and the Secret Manager secrets it needs. components/cloud-init.ts renders
  * it; nothing here holds a secret value, only secret ids.
  */
+import { stringify } from "yaml";
 import type { StackConfig } from "./config.js";
 import { secretId, type SecretName } from "./secrets.js";
 import { services, serviceNames, type ServiceName } from "./services.js";
@@ -124,25 +125,39 @@ function image(cfg: StackConfig, key: string): string {
   return ref.ref;
 }
 
-/** LiteLLM's config: the local model (with a GPU) and one cloud model; keys come from the environment. */
+/**
+ * Model names LiteLLM serves besides "local" and "cloud": the names the brain's plans ask for
+ * (services/brain/src/plans.ts, model and fallbackModel; test/cloud-init.test.ts keeps the two
+ * equal), each mapped to its OpenRouter model id. The program never imports a service, so the
+ * list is repeated here as data.
+ */
+export const brainLocalModel = "local/llama-3.1-8b-instruct";
+export const openRouterModels: Record<string, string> = {
+  "meta-llama/llama-3.1-8b-instruct": "meta-llama/llama-3.1-8b-instruct",
+  "openai/gpt-4.1-mini": "openai/gpt-4.1-mini",
+  "openai/gpt-4o-mini": "openai/gpt-4o-mini",
+  "anthropic/claude-sonnet-4.5": "anthropic/claude-sonnet-4.5",
+};
+
+/**
+ * LiteLLM's config (docs.litellm.ai/docs/proxy/configs: model_list, litellm_params,
+ * os.environ/<KEY> references): with a GPU, "local" and the brain's local model go to
+ * llama-server on this box; without one the brain's local model falls to the same 8B model on
+ * OpenRouter. "cloud" (tierstack:cloudModel) and the brain's hosted models go through OpenRouter.
+ * Keys come from the environment (secrets fetched at boot), never from this file.
+ */
 export function litellmConfig(cfg: StackConfig): string {
-  const models: string[] = [];
+  const openrouter = (model: string) => ({ model: model.startsWith("openrouter/") ? model : `openrouter/${model}`, api_key: "os.environ/OPENROUTER_API_KEY" });
+  const local = { model: `openai/${cfg.llamaModel}`, api_base: `http://127.0.0.1:${llamaPort}/v1`, api_key: "none" };
+  const models: { model_name: string; litellm_params: Record<string, string> }[] = [];
   if (cfg.gpu) {
-    models.push(
-      "  - model_name: local",
-      "    litellm_params:",
-      `      model: openai/${cfg.llamaModel}`,
-      `      api_base: http://127.0.0.1:${llamaPort}/v1`,
-      "      api_key: none",
-    );
+    models.push({ model_name: "local", litellm_params: { ...local } }, { model_name: brainLocalModel, litellm_params: { ...local } });
+  } else {
+    models.push({ model_name: brainLocalModel, litellm_params: openrouter("meta-llama/llama-3.1-8b-instruct") });
   }
-  models.push(
-    "  - model_name: cloud",
-    "    litellm_params:",
-    `      model: ${cfg.cloudModel}`,
-    "      api_key: os.environ/OPENROUTER_API_KEY",
-  );
-  return ["model_list:", ...models, "general_settings:", "  master_key: os.environ/LITELLM_MASTER_KEY", ""].join("\n");
+  models.push({ model_name: "cloud", litellm_params: openrouter(cfg.cloudModel) });
+  for (const [name, id] of Object.entries(openRouterModels)) models.push({ model_name: name, litellm_params: openrouter(id) });
+  return stringify({ model_list: models, general_settings: { master_key: "os.environ/LITELLM_MASTER_KEY" } }, { lineWidth: 0 });
 }
 
 export function singleBoxBoot(cfg: StackConfig): BootSpec {

@@ -13,6 +13,7 @@ import { loadStackConfig } from "../cli/plan.js";
 import { renderCloudInit, unitFileName } from "../components/cloud-init.js";
 import { parseStackConfig, type StackConfig } from "../stacks/config.js";
 import { services, serviceNames } from "../stacks/services.js";
+import { plans } from "../services/brain/src/plans.js";
 import { serviceSecretBindings, singleBoxBoot } from "../stacks/units.js";
 
 function config(overrides: Record<string, string> = {}): StackConfig {
@@ -144,6 +145,54 @@ describe("GPU boot", () => {
     expect(llama).toMatch(/^After=.*tierstack-gpu-driver\.service/m);
     expect(llama).toContain("--gpus all");
     expect(llama).toContain("ExecStartPre=/usr/bin/nvidia-smi");
-    expect(written.get("/etc/tierstack/litellm.yaml")).toContain("model_name: local");
+
+  });
+});
+
+describe("LiteLLM config", () => {
+  interface LitellmYaml { model_list: { model_name: string; litellm_params: Record<string, string> }[]; general_settings: Record<string, string> }
+  const litellm = (cfg: StackConfig) => {
+    const text = files(renderCloudInit(singleBoxBoot(cfg))).get("/etc/tierstack/litellm.yaml") ?? "";
+    expect(text).not.toMatch(/[&*]a\d/); // plain YAML, no anchors
+    return parse(text) as LitellmYaml;
+  };
+  const byName = (doc: LitellmYaml) => new Map(doc.model_list.map((m) => [m.model_name, m.litellm_params]));
+
+  it("with a GPU routes the local model to llama-server on this box and the cloud model through OpenRouter", () => {
+    const cfg = config(gpuOverrides);
+    const models = byName(litellm(cfg));
+    const llama = singleBoxBoot(cfg).units.find((u) => u.name === "llama-server");
+    expect(models.get("local")).toEqual({ model: `openai/${cfg.llamaModel}`, api_base: `http://127.0.0.1:${llama?.port}/v1`, api_key: "none" });
+    expect(llama?.args).toEqual(expect.arrayContaining(["-hf", cfg.llamaModel, "--port", String(llama?.port)]));
+    expect(models.get("cloud")).toEqual({ model: "openrouter/openai/gpt-4o-mini", api_key: "os.environ/OPENROUTER_API_KEY" });
+    expect(litellm(cfg).general_settings.master_key).toBe("os.environ/LITELLM_MASTER_KEY");
+  });
+
+  it("without a GPU has no llama-server route; the brain's local model falls back to OpenRouter", () => {
+    const doc = litellm(config());
+    expect(doc.model_list.some((m) => m.litellm_params.api_base !== undefined)).toBe(false);
+    expect(byName(doc).has("local")).toBe(false);
+    for (const m of doc.model_list) expect(m.litellm_params.model.startsWith("openrouter/"), m.model_name).toBe(true);
+  });
+
+  it("serves every model the brain's plans ask for (primary and fallback), with and without a GPU", () => {
+    for (const cfg of [config(), config(gpuOverrides)]) {
+      const served = byName(litellm(cfg));
+      for (const plan of Object.values(plans)) {
+        expect(served.has(plan.model), plan.model).toBe(true);
+        expect(served.has(plan.fallbackModel), plan.fallbackModel).toBe(true);
+      }
+    }
+  });
+
+  it("gets its keys from the secrets fetched at boot, and the brain points at it", () => {
+    const boot = singleBoxBoot(config());
+    const unit = boot.units.find((u) => u.name === "litellm");
+    expect(Object.keys(unit?.secretEnv ?? {}).sort()).toEqual(["LITELLM_MASTER_KEY", "OPENROUTER_API_KEY"]);
+    expect(unit?.volumes["/etc/tierstack/litellm.yaml"]).toBe("/app/config.yaml");
+    expect(unit?.args.slice(0, 2)).toEqual(["--config", "/app/config.yaml"]);
+    const brain = boot.units.find((u) => u.name === "brain");
+    expect(brain?.env.LLM_BASE_URL).toBe(`http://127.0.0.1:${unit?.port}/v1`);
+    expect(brain?.secretEnv.LLM_API_KEY).toBe(unit?.secretEnv.LITELLM_MASTER_KEY);
   });
 });
