@@ -172,7 +172,7 @@ describe("LiteLLM config", () => {
     const doc = litellm(config());
     expect(doc.model_list.some((m) => m.litellm_params.api_base !== undefined)).toBe(false);
     expect(byName(doc).has("local")).toBe(false);
-    for (const m of doc.model_list) expect(m.litellm_params.model.startsWith("openrouter/"), m.model_name).toBe(true);
+    for (const m of doc.model_list) expect(String(m.litellm_params.model).startsWith("openrouter/"), m.model_name).toBe(true);
   });
 
   it("serves every model the brain's plans ask for (primary and fallback), with and without a GPU", () => {
