@@ -4,13 +4,13 @@
  * policy, and wires every environment key of the catalogue (secrets only through Secret Manager).
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadStackConfig } from "../cli/plan.js";
-import { renderCloudInit, unitFileName } from "../components/cloud-init.js";
+import { renderCloudInit, renderFetchSecrets, unitFileName } from "../components/cloud-init.js";
 import { parseStackConfig, type StackConfig } from "../stacks/config.js";
 import { services, serviceNames } from "../stacks/services.js";
 import { plans } from "../services/brain/src/plans.js";
@@ -194,5 +194,39 @@ describe("LiteLLM config", () => {
     const brain = boot.units.find((u) => u.name === "brain");
     expect(brain?.env.LLM_BASE_URL).toBe(`http://127.0.0.1:${unit?.port}/v1`);
     expect(brain?.secretEnv.LLM_API_KEY).toBe(unit?.secretEnv.LITELLM_MASTER_KEY);
+  });
+});
+
+describe("boot-time secret fetch (the rendered script, run against a fake metadata server and Secret Manager)", () => {
+  it("writes each unit's secrets, and only those, to a 0600 env file", () => {
+    const boot = singleBoxBoot(config());
+    const dir = mkdtempSync(join(tmpdir(), "tierstack-fetch-"));
+    const bin = join(dir, "bin");
+    const out = join(dir, "run");
+    mkdirSync(bin);
+    // Fake curl: the URL is the last argument; a secret's value is "value-of-<secret id>".
+    writeFileSync(join(bin, "curl"), [
+      "#!/bin/bash",
+      'url="${@: -1}"',
+      'case "$url" in',
+      '  */project/project-id) echo proj ;;',
+      '  */service-accounts/default/token) echo \'{"access_token":"t"}\' ;;',
+      '  https://secretmanager.googleapis.com/v1/projects/proj/secrets/*/versions/latest:access)',
+      '    id="${url#*/secrets/}"; id="${id%%/*}"',
+      '    printf \'{"payload":{"data":"%s"}}\' "$(printf "value-of-%s" "$id" | base64 -w0)" ;;',
+      '  *) exit 22 ;;',
+      "esac",
+      "",
+    ].join("\n"), { mode: 0o755 });
+    const script = renderFetchSecrets(boot).replaceAll("/run/tierstack", out);
+    const res = spawnSync("bash", ["-c", script], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` } });
+    expect(res.status, res.stderr).toBe(0);
+    for (const unit of boot.units) {
+      const file = join(out, `${unit.name}.secrets.env`);
+      expect(statSync(file).mode & 0o777, unit.name).toBe(0o600);
+      const expected = Object.entries(unit.secretEnv).map(([env, id]) => `${env}=value-of-${id}\n`).join("");
+      expect(readFileSync(file, "utf8"), unit.name).toBe(expected);
+    }
+    expect(readFileSync(join(out, "brain.secrets.env"), "utf8")).toContain("BRAIN_ADMIN_TOKEN=value-of-tierstack-single-box-brain-admin-token\n");
   });
 });
