@@ -23,8 +23,13 @@ describe("tierstack local", () => {
       const token = await new Promise<string>((res, rej) => {
         const t = setInterval(() => {
           const m = /agent token \(local-agent\): (tsa_\S+)/.exec(out);
-          if (m) (clearInterval(t), res(m[1] as string));
-          if (child.exitCode !== null) (clearInterval(t), rej(new Error(`local exited ${child.exitCode}: ${err}`)));
+          if (m) {
+            clearInterval(t);
+            res(m[1] as string);
+          } else if (child.exitCode !== null) {
+            clearInterval(t);
+            rej(new Error(`local exited ${child.exitCode}: ${err}`));
+          }
         }, 100);
       });
       for (const s of Object.values(services)) {

@@ -221,7 +221,10 @@ async function waitTcp(port: number, proc: Proc, timeoutMs: number): Promise<voi
 function accepts(port: number): Promise<boolean> {
   return new Promise((res) => {
     const s = net.connect({ host: "127.0.0.1", port });
-    s.once("connect", () => (s.destroy(), res(true)));
+    s.once("connect", () => {
+      s.destroy();
+      res(true);
+    });
     s.once("error", () => res(false));
   });
 }
