@@ -159,12 +159,12 @@ async function main(): Promise<void> {
       `Durability in force: PostgreSQL synchronous_commit=${settings.synchronous_commit}, fsync=${settings.fsync} (max_connections=${settings.max_connections}); SQLite synchronous=${sqliteSync || "n/a"} (journal WAL).`,
       `pgbench -c 100 -j 2 -T ${PGBENCH_T} -N (scale 10): **${bench.tps.toFixed(0)} tps**. Backlog ${BACKLOG.toLocaleString("en")} tasks, ${PHASE_S} s per phase.`,
       "",
-      "| system | workers | cycles/s | claim p50 ms | claim p99 ms | × graphile-worker | × pgbench |",
-      "|---|---:|---:|---:|---:|---:|---:|",
+      "| system | workers | cycles/s | claim p50 ms | claim p99 ms | × graphile-worker | × pgbench | note |",
+      "|---|---:|---:|---:|---:|---:|---:|---|",
       ...results.map((r) => {
         const rate = r.cycles / r.seconds;
         const g = gw.get(r.workers);
-        return `| ${r.system} | ${r.workers} | ${rate.toFixed(0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${g ? (rate / g).toFixed(2) : "—"} | ${(rate / bench.tps).toFixed(2)} |${r.note ? ` ${r.note}` : ""}`;
+        return `| ${r.system} | ${r.workers} | ${rate.toFixed(0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${g ? (rate / g).toFixed(2) : "—"} | ${(rate / bench.tps).toFixed(2)} | ${r.note ?? ""} |`;
       }),
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
