@@ -127,7 +127,7 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
   });
 
   app.register(async (v1) => {
-    v1.addHook("preHandler", requireAgent(tokens));
+    v1.addHook("onRequest", requireAgent(tokens)); // before body parsing: a stranger gets 401, never a 400 or 413
 
     v1.post<{ Body: EnqueueBody }>("/tasks", { schema: { body: enqueueItem } }, async (req, reply) => {
       const [r] = await queue.enqueue([toInput(req.body)]);
