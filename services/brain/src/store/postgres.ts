@@ -43,8 +43,25 @@ export class PgBrainStore implements BrainStore {
       c.release();
     }
   }
+  /**
+   * Hot worker statements run as named prepared statements: parsed and planned once per
+   * connection instead of per call (planning was ~0.5 ms of PostgreSQL CPU per statement).
+   */
+  private run(sql: string, params: unknown[]): Promise<pg.QueryResult> {
+    return this.pool.query(this.stmt(sql, params));
+  }
+  private stmt(sql: string, params: unknown[]): pg.QueryConfig {
+    let name = this.names.get(sql);
+    if (!name) {
+      name = `brain_${this.names.size}`;
+      this.names.set(sql, name);
+    }
+    return { name, text: sql, values: params };
+  }
+  private readonly names = new Map<string, string>();
+
   private async one(sql: string, params: unknown[]): Promise<Row | undefined> {
-    return (await this.pool.query(sql, params)).rows[0] as Row | undefined;
+    return (await this.run(sql, params)).rows[0] as Row | undefined;
   }
 
   async migrate(): Promise<void> {
@@ -104,9 +121,10 @@ export class PgBrainStore implements BrainStore {
     }
     const sts = [...best.values()].sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
     return this.tx(async (c) => {
+      const cq = (sql: string, params: unknown[]) => c.query(this.stmt(sql, params));
       let added = 0;
       if (phones.length) {
-        const r = await c.query(
+        const r = await cq(
           `INSERT INTO learners (id, phone, consent_at, consent_source, last_inbound_at, created_at)
            SELECT gen_random_uuid()::text, p, $3, 'inbound', t, $3 FROM unnest($1::text[], $2::bigint[]) AS u(p, t)
            ON CONFLICT (phone) DO UPDATE SET last_inbound_at = GREATEST(COALESCE(learners.last_inbound_at, 0), excluded.last_inbound_at)
@@ -115,7 +133,7 @@ export class PgBrainStore implements BrainStore {
         );
         const ids = new Map((r.rows as { id: string; phone: string }[]).map((x) => [x.phone, x.id]));
         // Payload order is the learner's order: the serial ids follow the array order.
-        const ins = await c.query(
+        const ins = await cq(
           `INSERT INTO inbox (wa_id, learner_id, type, body, sent_at, received_at)
            SELECT w, l, ty, b, s, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS u(w, l, ty, b, s, n)
            ORDER BY n
@@ -125,7 +143,7 @@ export class PgBrainStore implements BrainStore {
         added = ins.rowCount ?? 0;
       }
       if (sts.length) {
-        await c.query(
+        await cq(
           `INSERT INTO statuses (message_id, recipient, status, rank, at, error, updated_at)
            SELECT * , $7::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::text[])
            ON CONFLICT (message_id) DO UPDATE SET
@@ -138,7 +156,7 @@ export class PgBrainStore implements BrainStore {
         );
       }
       if (deadLetters.length) {
-        await c.query(
+        await cq(
           "INSERT INTO dead_letters (source, reason, payload, at) SELECT s, r, p, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(s, r, p)",
           [deadLetters.map((d) => d.source), deadLetters.map((d) => d.reason), deadLetters.map((d) => clip(d.payload)), now],
         );
@@ -165,21 +183,21 @@ export class PgBrainStore implements BrainStore {
     return r ? { learner: learnerFromRow(r), owner } : undefined;
   }
   async pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]> {
-    const r = await this.pool.query(PENDING_SQL, [learnerId, limit]);
+    const r = await this.run(PENDING_SQL, [learnerId, limit]);
     return (r.rows as Row[]).map(inboundFromRow);
   }
   async completeInbound(id: number, state: "done" | "failed"): Promise<void> {
-    await this.pool.query("UPDATE inbox SET state = $1 WHERE id = $2", [state, id]);
+    await this.run("UPDATE inbox SET state = $1 WHERE id = $2", [state, id]);
   }
   async bumpAttempts(id: number): Promise<number> {
     const r = await this.one("UPDATE inbox SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts", [id]);
     return r ? Number(r.attempts) : 0;
   }
   async releaseLearner(learnerId: string, owner: string, retryAt = 0): Promise<void> {
-    await this.pool.query("UPDATE learners SET lease_owner = NULL, lease_until = $1 WHERE id = $2 AND lease_owner = $3", [retryAt, learnerId, owner]);
+    await this.run("UPDATE learners SET lease_owner = NULL, lease_until = $1 WHERE id = $2 AND lease_owner = $3", [retryAt, learnerId, owner]);
   }
   async renewLease(learnerId: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
-    const r = await this.pool.query("UPDATE learners SET lease_until = $1 WHERE id = $2 AND lease_owner = $3", [now + leaseMs, learnerId, owner]);
+    const r = await this.run("UPDATE learners SET lease_until = $1 WHERE id = $2 AND lease_owner = $3", [now + leaseMs, learnerId, owner]);
     return r.rowCount === 1;
   }
   async backlog(): Promise<number> {
@@ -201,7 +219,7 @@ export class PgBrainStore implements BrainStore {
   }
 
   async history(learnerId: string, limit: number): Promise<HistoryEntry[]> {
-    const r = await this.pool.query("SELECT role, content, at FROM history WHERE learner_id = $1 ORDER BY id DESC LIMIT $2", [learnerId, limit]);
+    const r = await this.run("SELECT role, content, at FROM history WHERE learner_id = $1 ORDER BY id DESC LIMIT $2", [learnerId, limit]);
     return (r.rows as Row[]).reverse().map((x) => ({ role: x.role as HistoryEntry["role"], content: String(x.content), at: Number(x.at) }));
   }
   async usageTotals(learnerId: string, day: string): Promise<UsageTotals> {
@@ -226,7 +244,7 @@ export class PgBrainStore implements BrainStore {
     // is new, the history turns, the usage and the quota-notice day.
     const h = rec.history;
     const u = rec.usage;
-    const r = await this.pool.query(
+    const r = await this.run(
       `WITH o AS (
          INSERT INTO outbound (key, learner_id, payload, state, created_at, updated_at) VALUES ($1, $2, $3, 'pending', $4, $4)
          ON CONFLICT (key) DO NOTHING RETURNING *
@@ -256,11 +274,11 @@ export class PgBrainStore implements BrainStore {
     return outboundFromRow(existing!);
   }
   async markOutbound(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): Promise<void> {
-    if (result.state === "sent") await this.pool.query("UPDATE outbound SET state = 'sent', wa_message_id = $1, attempts = attempts + 1, updated_at = $2 WHERE id = $3", [result.waMessageId, now, id]);
-    else await this.pool.query("UPDATE outbound SET state = 'failed', error = $1, attempts = attempts + 1, updated_at = $2 WHERE id = $3", [result.error, now, id]);
+    if (result.state === "sent") await this.run("UPDATE outbound SET state = 'sent', wa_message_id = $1, attempts = attempts + 1, updated_at = $2 WHERE id = $3", [result.waMessageId, now, id]);
+    else await this.run("UPDATE outbound SET state = 'failed', error = $1, attempts = attempts + 1, updated_at = $2 WHERE id = $3", [result.error, now, id]);
   }
   async finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number): Promise<void> {
-    await this.pool.query(
+    await this.run(
       `WITH o AS (
          UPDATE outbound SET state = $2, wa_message_id = $3, error = $4, attempts = attempts + 1, updated_at = $5 WHERE id = $1
        )
