@@ -88,12 +88,20 @@ async function sequential(targets: Target[]): Promise<Map<string, number[]>> {
   return lat;
 }
 
-async function concurrent(t: Target): Promise<{ rps: number; p50: number; p99: number }> {
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
+}
+
+async function concurrent(t: Target, pids: number[] = []): Promise<{ rps: number; p50: number; p99: number; cpuMsPerCall: number[] }> {
   const sids = await Promise.all(Array.from({ length: CLIENTS }, () => initSession(t)));
   const lat: number[] = [];
   const warmEnd = Date.now() + 1000;
   let end = warmEnd + SECONDS * 1000;
   let count = 0;
+  let cpu0: number[] = [];
+  setTimeout(() => (cpu0 = pids.map(cpuMs)), 1000);
   await Promise.all(
     sids.map(async (sid) => {
       while (Date.now() < end) {
@@ -107,7 +115,8 @@ async function concurrent(t: Target): Promise<{ rps: number; p50: number; p99: n
     }),
   );
   end = 0;
-  return { rps: count / SECONDS, p50: pct(lat, 50), p99: pct(lat, 99) };
+  const cpuMsPerCall = pids.map((pid, i) => (cpuMs(pid) - (cpu0[i] ?? 0)) / count);
+  return { rps: count / SECONDS, p50: pct(lat, 50), p99: pct(lat, 99), cpuMsPerCall };
 }
 
 function topFrames(n = 12): string[] {
@@ -160,8 +169,8 @@ async function main() {
     const seqLat = await sequential([direct, viaGw]);
     const d = seqLat.get("direct") as number[];
     const g = seqLat.get("gateway") as number[];
-    const cd = await concurrent(direct);
-    const cg = await concurrent(viaGw);
+    const cd = await concurrent(direct, [replica.pid]);
+    const cg = await concurrent(viaGw, [replica.pid, gw.pid]);
     const f = (x: number) => x.toFixed(3);
     console.log(`\n## MCP gateway benchmark (node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0]?.toFixed(1)}; ${CALLS} sequential calls; ${CLIENTS} clients × ${SECONDS} s)\n`);
     console.log("Peer: @modelcontextprotocol/sdk 1.32.2 McpServer (protocol 2025-11-25, JSON responses), one replica process; tool `noop`.\n");
@@ -171,6 +180,10 @@ async function main() {
     console.log(`| 1 client p99 (ms) | ${f(pct(d, 99))} | ${f(pct(g, 99))} | +${f(pct(g, 99) - pct(d, 99))} ms | |`);
     console.log(`| ${CLIENTS} clients throughput (calls/s) | ${cd.rps.toFixed(0)} | ${cg.rps.toFixed(0)} | ${(cg.rps / cd.rps).toFixed(2)}× | ≥ 0.8× |`);
     console.log(`| ${CLIENTS} clients p50 / p99 (ms) | ${f(cd.p50)} / ${f(cd.p99)} | ${f(cg.p50)} / ${f(cg.p99)} | | |`);
+    const [replicaCpu = 0, gatewayCpu = 0] = cg.cpuMsPerCall;
+    console.log(`| CPU per call at ${CLIENTS} clients (µs) | replica ${(1000 * (cd.cpuMsPerCall[0] ?? 0)).toFixed(0)} | replica ${(1000 * replicaCpu).toFixed(0)} + gateway ${(1000 * gatewayCpu).toFixed(0)} | gateway ÷ replica ${(gatewayCpu / replicaCpu).toFixed(2)} | |`);
+    console.log(`\nOn ${cpus().length} cores the load generator, the replica and the gateway share the CPU, so the gateway's own CPU per call`);
+    console.log("is taken from the throughput; with a core of its own (tier-50+), the gateway limits throughput only where its CPU per call exceeds the replica's.");
   } finally {
     await Promise.all([direct.pool.close(), viaGw.pool.close()]);
     await gw.kill("SIGTERM");
