@@ -21,7 +21,7 @@ import { trimHistory } from "./history.js";
 import { LlmError, type ChatMessage, type LlmClient } from "./llm.js";
 import type { Placement } from "./placement.js";
 import { planFor, plans, type Plan } from "./plans.js";
-import type { BrainStore, InboundMessage, Learner, OutboundRow, ReplyRecord } from "./store/index.js";
+import type { BrainStore, HistoryEntry, InboundMessage, Learner, OutboundRow, Release, ReplyRecord, UsageTotals, Work } from "./store/index.js";
 import { createPaymentLink } from "./stripe.js";
 import { choose, reengagement, SYSTEM_PROMPT, templates, texts, windowOpen, type OutboundPayload } from "./templates.js";
 import type { Outbound, WhatsAppSender } from "./whatsapp.js";
@@ -55,7 +55,9 @@ export interface WorkerContext {
   pollMs?: number;
 }
 
-type Handled = { learner: Learner } | { retryAt: number };
+type Handled = { learner: Learner; released?: boolean } | { retryAt: number };
+/** History and usage read with the claim: valid for the learner's first pending message only. */
+type Context = { day: string; history: HistoryEntry[]; usage: UsageTotals };
 
 const HISTORY_ROWS = 60;
 const BATCH = 20;
@@ -118,7 +120,8 @@ export class InboxWorkers {
     while (!this.stopping) {
       let claim;
       try {
-        claim = await store.claimLearner(owner, this.ctx.now(), this.ctx.leaseMs);
+        const t = this.ctx.now();
+        claim = await store.claimWork(owner, t, this.ctx.leaseMs, { batch: BATCH, historyRows: HISTORY_ROWS, day: utcDay(t) });
       } catch (err) {
         log.error({ err }, "claim failed");
         await this.sleep(500);
@@ -132,30 +135,38 @@ export class InboxWorkers {
       }
       this.inFlight++;
       try {
-        await this.drain(claim.learner, owner);
+        await this.drain(claim, owner);
       } finally {
         this.inFlight--;
       }
     }
   }
 
-  private async drain(claimed: Learner, owner: string): Promise<void> {
+  private async drain(work: Work, owner: string): Promise<void> {
     const { store, log } = this.ctx;
-    let learner = claimed;
+    let learner = work.learner;
     let retryAt = 0;
+    let released = false;
+    let first: { batch: InboundMessage[]; context: Context } | undefined = { batch: work.pending, context: work.context };
     const heartbeat = setInterval(() => {
       store.renewLease(learner.id, owner, this.ctx.now(), this.ctx.leaseMs).catch((err: unknown) => log.warn({ err }, "lease renewal failed"));
     }, Math.max(250, Math.floor(this.ctx.leaseMs / 3)));
     try {
       outer: while (!this.stopping) {
-        const batch = await store.pendingFor(learner.id, BATCH);
-        for (const m of batch) {
-          const r = await this.handle(learner, m);
+        const batch = first?.batch ?? (await store.pendingFor(learner.id, BATCH));
+        let context = first?.context;
+        first = undefined;
+        for (const [i, m] of batch.entries()) {
+          // A short batch was the whole backlog: its last message's final write also releases the lease.
+          const release = batch.length < BATCH && i === batch.length - 1 ? { learnerId: learner.id, owner } : undefined;
+          const r = await this.handle(learner, m, context, release);
+          context = undefined;
           if ("retryAt" in r) {
             retryAt = r.retryAt;
             break outer;
           }
           learner = r.learner;
+          if (r.released) released = true;
           if (this.stopping) break outer;
         }
         // A short batch was the whole backlog; anything that arrived meanwhile is claimed afresh.
@@ -166,7 +177,7 @@ export class InboxWorkers {
       retryAt = this.ctx.now() + (this.ctx.retryBaseMs ?? 1000);
     } finally {
       clearInterval(heartbeat);
-      await store.releaseLearner(learner.id, owner, retryAt).catch((err: unknown) => log.error({ err }, "lease release failed"));
+      if (!released) await store.releaseLearner(learner.id, owner, retryAt).catch((err: unknown) => log.error({ err }, "lease release failed"));
     }
   }
 
@@ -175,11 +186,11 @@ export class InboxWorkers {
   }
 
   /** Answer one inbound message (or resume a recorded reply); resolves once it is settled or to be retried. */
-  async handle(learner: Learner, m: InboundMessage): Promise<Handled> {
+  async handle(learner: Learner, m: InboundMessage, context?: Context, release?: Release): Promise<Handled> {
     const { store } = this.ctx;
     let out = m.outbound;
     if (!out) {
-      const d = await this.decide(learner, m);
+      const d = await this.decide(learner, m, context);
       if ("retryAt" in d) return d;
       if (!d.record) {
         await store.completeInbound(m.id, "done");
@@ -189,8 +200,9 @@ export class InboxWorkers {
       learner = d.learner;
     }
     if (out.state === "pending") {
-      const sent = await this.deliver(out, learner, m.id);
+      const sent = await this.deliver(out, learner, m.id, release);
       if (sent !== true) return sent;
+      return { learner, released: release !== undefined };
     } else {
       await store.completeInbound(m.id, "done");
     }
@@ -201,7 +213,7 @@ export class InboxWorkers {
     return { msg: { kind: "text", to, body: body.slice(0, MAX_REPLY) }, outsideWindow: reengagement(to, this.ctx.templateLanguage) };
   }
 
-  private async decide(learner: Learner, m: InboundMessage): Promise<{ learner: Learner; record?: ReplyRecord; kind?: string } | { retryAt: number }> {
+  private async decide(learner: Learner, m: InboundMessage, context?: Context): Promise<{ learner: Learner; record?: ReplyRecord; kind?: string } | { retryAt: number }> {
     const { store, now, log } = this.ctx;
     const t = now();
     const text = m.body.trim();
@@ -230,7 +242,9 @@ export class InboxWorkers {
     }
     const plan = planFor(learner.plan);
     const day = utcDay(t);
-    const [used, history] = await Promise.all([store.usageTotals(learner.id, day), store.history(learner.id, HISTORY_ROWS)]);
+    const [used, history] = context?.day === day
+      ? [context.usage, context.history]
+      : await Promise.all([store.usageTotals(learner.id, day), store.history(learner.id, HISTORY_ROWS)]);
     if (used.messages >= plan.messagesPerDay || used.tokens >= plan.tokensPerDay) {
       if (learner.quotaNoticeDay === day) return { learner };
       const link = await this.paymentLink(learner, plan);
@@ -290,19 +304,19 @@ export class InboxWorkers {
   }
 
   /** Send a recorded outbound row; true when settled (sent or failed for good), else when to retry. */
-  async deliver(out: OutboundRow, learner: Learner, inboundId?: number): Promise<true | { retryAt: number }> {
+  async deliver(out: OutboundRow, learner: Learner, inboundId?: number, release?: Release): Promise<true | { retryAt: number }> {
     const { store, sender, log, metrics } = this.ctx;
     const t = this.ctx.now();
     let msg: Outbound;
     try {
       msg = choose(JSON.parse(out.payload) as OutboundPayload, learner.lastInboundAt, t);
     } catch (err) {
-      await store.finishReply(out.id, { state: "failed", error: `unreadable payload: ${(err as Error).message}` }, inboundId, t);
+      await store.finishReply(out.id, { state: "failed", error: `unreadable payload: ${(err as Error).message}` }, inboundId, t, release);
       return true;
     }
     const res = await sender.send(msg);
     if (res.ok) {
-      await store.finishReply(out.id, { state: "sent", waMessageId: res.messageId }, inboundId, this.ctx.now());
+      await store.finishReply(out.id, { state: "sent", waMessageId: res.messageId }, inboundId, this.ctx.now(), release);
       metrics.replies.inc({ kind: msg.kind });
       return true;
     }
@@ -316,7 +330,7 @@ export class InboxWorkers {
       }
     }
     // Final: not retryable, out of attempts, or ambiguous (it may have reached Meta: resending risks a duplicate).
-    await store.finishReply(out.id, { state: "failed", error: res.ambiguous ? `ambiguous, not resent: ${error}` : error }, inboundId, this.ctx.now());
+    await store.finishReply(out.id, { state: "failed", error: res.ambiguous ? `ambiguous, not resent: ${error}` : error }, inboundId, this.ctx.now(), release);
     metrics.sendFailures.inc({ reason: res.ambiguous ? "ambiguous" : "final" });
     log.error({ error, learner: redactPhone(learner.phone) }, "send failed");
     return true;

@@ -6,8 +6,8 @@ import { inboundFromRow, learnerFromRow, outboundFromRow, PENDING_SQL, usageFrom
 import {
   clip, statusRank,
   type BrainStore, type Claim, type DeadLetter, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
-  type OutboundRow, type PlanChangeInput, type PlanChangeOutcome, type ReplyRecord, type StatusInput, type StatusRow,
-  type UsageRow, type UsageTotals,
+  type OutboundRow, type PlanChangeInput, type PlanChangeOutcome, type Release, type ReplyRecord, type StatusInput, type StatusRow,
+  type UsageRow, type UsageTotals, type Work,
 } from "./types.js";
 
 type Row = Record<string, unknown>;
@@ -193,6 +193,51 @@ export class PgBrainStore implements BrainStore {
     );
     return r ? { learner: learnerFromRow(r), owner } : undefined;
   }
+  async claimWork(owner: string, now: number, leaseMs: number, opts: { batch: number; historyRows: number; day: string }): Promise<Work | undefined> {
+    // The claim above, and in the same round trip what answering the first message needs. The
+    // reads run on the statement's snapshot, taken before the lock: if the learner row changed
+    // in between (another replica claimed, answered and released it meanwhile: xmin of the locked
+    // version ≠ xmin in the snapshot), they may be stale and are read again after the commit.
+    const r = await this.one(
+      `WITH c AS (
+         SELECT l.id, l.xmin::text AS x FROM inbox i JOIN learners l ON l.id = i.learner_id
+         WHERE i.state = 'pending' AND l.lease_until < $2
+         ORDER BY i.id LIMIT 1
+         FOR UPDATE OF l SKIP LOCKED
+       ), u AS (
+         UPDATE learners SET lease_owner = $1, lease_until = $3 FROM c WHERE learners.id = c.id AND learners.lease_until < $2
+         RETURNING learners.*
+       )
+       SELECT u.*,
+         (SELECT s.xmin::text FROM learners s WHERE s.id = u.id) = (SELECT x FROM c) AS fresh,
+         (SELECT json_agg(p ORDER BY p.id) FROM (
+            SELECT i.*, o.id AS o_id, o.key AS o_key, o.learner_id AS o_learner_id, o.payload AS o_payload, o.state AS o_state,
+                   o.wa_message_id AS o_wa_message_id, o.error AS o_error, o.attempts AS o_attempts, o.created_at AS o_created_at, o.updated_at AS o_updated_at
+            FROM inbox i LEFT JOIN outbound o ON o.key = 'reply:' || i.wa_id
+            WHERE i.learner_id = u.id AND i.state = 'pending' ORDER BY i.id LIMIT $4) p) AS pending,
+         (SELECT json_agg(h ORDER BY h.id) FROM (SELECT id, role, content, at FROM history WHERE learner_id = u.id ORDER BY id DESC LIMIT $5) h) AS history,
+         (SELECT json_build_array(COALESCE(SUM(messages), 0), COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(cost_usd), 0))
+            FROM llm_usage WHERE learner_id = u.id AND day = $6) AS usage
+       FROM u`,
+      [owner, now, now + leaseMs, opts.batch, opts.historyRows, opts.day],
+    );
+    if (!r) return undefined;
+    const learner = learnerFromRow(r);
+    if (r.fresh !== true) {
+      const [pending, history, usage] = await Promise.all([this.pendingFor(learner.id, opts.batch), this.history(learner.id, opts.historyRows), this.usageTotals(learner.id, opts.day)]);
+      return { learner, owner, pending, context: { day: opts.day, history, usage } };
+    }
+    const u = r.usage as [number | string, number | string, number | string];
+    return {
+      learner, owner,
+      pending: ((r.pending as Row[] | null) ?? []).map(inboundFromRow),
+      context: {
+        day: opts.day,
+        history: ((r.history as Row[] | null) ?? []).map((x) => ({ role: x.role as HistoryEntry["role"], content: String(x.content), at: Number(x.at) })),
+        usage: { messages: Number(u[0]), tokens: Number(u[1]), costUsd: Number(u[2]) },
+      },
+    };
+  }
   async pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]> {
     const r = await this.run(PENDING_SQL, [learnerId, limit]);
     return (r.rows as Row[]).map(inboundFromRow);
@@ -288,13 +333,27 @@ export class PgBrainStore implements BrainStore {
     if (result.state === "sent") await this.run("UPDATE outbound SET state = 'sent', wa_message_id = $1, attempts = attempts + 1, updated_at = $2 WHERE id = $3", [result.waMessageId, now, id]);
     else await this.run("UPDATE outbound SET state = 'failed', error = $1, attempts = attempts + 1, updated_at = $2 WHERE id = $3", [result.error, now, id]);
   }
-  async finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number): Promise<void> {
+  async finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number, release?: Release): Promise<void> {
+    const params = [outboundId, result.state, result.state === "sent" ? result.waMessageId : null, result.state === "failed" ? result.error : null, now, inboundId ?? null];
+    if (!release) {
+      await this.run(
+        `WITH o AS (
+           UPDATE outbound SET state = $2, wa_message_id = $3, error = $4, attempts = attempts + 1, updated_at = $5 WHERE id = $1
+         )
+         UPDATE inbox SET state = 'done' WHERE id = $6`,
+        params,
+      );
+      return;
+    }
+    // The learner's last step: the lease goes in the same statement (one round trip fewer).
     await this.run(
       `WITH o AS (
          UPDATE outbound SET state = $2, wa_message_id = $3, error = $4, attempts = attempts + 1, updated_at = $5 WHERE id = $1
+       ), r AS (
+         UPDATE learners SET lease_owner = NULL, lease_until = $7 WHERE id = $8 AND lease_owner = $9
        )
        UPDATE inbox SET state = 'done' WHERE id = $6`,
-      [outboundId, result.state, result.state === "sent" ? result.waMessageId : null, result.state === "failed" ? result.error : null, now, inboundId ?? null],
+      [...params, release.retryAt ?? 0, release.learnerId, release.owner],
     );
   }
   async bumpOutbound(id: number, error: string, now: number): Promise<number> {

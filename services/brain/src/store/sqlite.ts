@@ -6,8 +6,8 @@ import { sqliteMigrations } from "./schema.js";
 import {
   clip, statusRank,
   type BrainStore, type Claim, type DeadLetter, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
-  type OutboundRow, type PlanChangeInput, type PlanChangeOutcome, type ReplyRecord, type StatusInput, type StatusRow,
-  type UsageRow, type UsageTotals,
+  type OutboundRow, type PlanChangeInput, type PlanChangeOutcome, type Release, type ReplyRecord, type StatusInput, type StatusRow,
+  type UsageRow, type UsageTotals, type Work,
 } from "./types.js";
 
 type Row = Record<string, unknown>;
@@ -220,6 +220,16 @@ export class SqliteBrainStore implements BrainStore {
     });
     return tx.immediate();
   }
+  async claimWork(owner: string, now: number, leaseMs: number, opts: { batch: number; historyRows: number; day: string }): Promise<Work | undefined> {
+    const c = await this.claimLearner(owner, now, leaseMs);
+    if (!c) return undefined;
+    const id = c.learner.id;
+    return {
+      ...c,
+      pending: await this.pendingFor(id, opts.batch),
+      context: { day: opts.day, history: await this.history(id, opts.historyRows), usage: await this.usageTotals(id, opts.day) },
+    };
+  }
   async pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]> {
     return (this.q(PENDING_SQL.replace(/\$(\d)/g, "?")).all(learnerId, limit) as Row[]).map(inboundFromRow);
   }
@@ -306,10 +316,11 @@ export class SqliteBrainStore implements BrainStore {
     if (result.state === "sent") this.q("UPDATE outbound SET state = 'sent', wa_message_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?").run(result.waMessageId, now, id);
     else this.q("UPDATE outbound SET state = 'failed', error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?").run(result.error, now, id);
   }
-  async finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number): Promise<void> {
+  async finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number, release?: Release): Promise<void> {
     this.db.transaction(() => {
       this.markSync(outboundId, result, now);
       if (inboundId !== undefined) this.q("UPDATE inbox SET state = 'done' WHERE id = ?").run(inboundId);
+      if (release) this.q("UPDATE learners SET lease_owner = NULL, lease_until = ? WHERE id = ? AND lease_owner = ?").run(release.retryAt ?? 0, release.learnerId, release.owner);
     })();
   }
   async bumpOutbound(id: number, error: string, now: number): Promise<number> {

@@ -115,6 +115,24 @@ export interface Claim {
   owner: string;
 }
 
+/**
+ * A claimed learner with what answering its first pending message needs, read right after the
+ * lease was taken (one round trip on PostgreSQL). History and usage are valid for the first
+ * pending message only: answering it changes them.
+ */
+export interface Work extends Claim {
+  /** Pending messages, oldest first, at most `batch`, each with its recorded reply if any. */
+  pending: InboundMessage[];
+  context: { day: string; history: HistoryEntry[]; usage: UsageTotals };
+}
+
+/** Release the lease in the same statement/transaction as a final step. */
+export interface Release {
+  learnerId: string;
+  owner: string;
+  retryAt?: number;
+}
+
 export interface PlanChangeInput {
   eventId: string;
   learnerId?: string;
@@ -156,6 +174,11 @@ export interface BrainStore {
   storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: { source: string; reason: string; payload: string }[], now: number): Promise<number>;
   /** Lease one learner that has pending inbound messages and no live lease (SKIP LOCKED on PostgreSQL). */
   claimLearner(owner: string, now: number, leaseMs: number): Promise<Claim | undefined>;
+  /**
+   * claimLearner, then the learner's first `batch` pending messages, its last `historyRows` history
+   * entries and its usage on `day` — in one round trip on PostgreSQL.
+   */
+  claimWork(owner: string, now: number, leaseMs: number, opts: { batch: number; historyRows: number; day: string }): Promise<Work | undefined>;
   /** The learner's pending messages, oldest first, each with its recorded reply if one exists. */
   pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]>;
   /** Mark an inbound message handled ("done") or given up ("failed"). */
@@ -184,7 +207,7 @@ export interface BrainStore {
   recordReply(rec: ReplyRecord): Promise<OutboundRow>;
   markOutbound(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): Promise<void>;
   /** Settle a send and its inbound message together (one round trip). */
-  finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number): Promise<void>;
+  finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number, release?: Release): Promise<void>;
   /** Count a send attempt that will be retried. */
   bumpOutbound(id: number, error: string, now: number): Promise<number>;
   sendFailures(limit: number): Promise<OutboundRow[]>;
