@@ -10,6 +10,7 @@
  * `{ ok: false, retryable: true, ambiguous: true }` so the caller decides (and records) whether to
  * risk a duplicate.
  */
+import { request } from "undici";
 import type { RateLimiter } from "./ratelimit.js";
 
 export type Outbound =
@@ -70,6 +71,7 @@ export function createWhatsAppSender(opts: WhatsAppSenderOptions): WhatsAppSende
   const backoffMs = opts.backoffMs ?? 200;
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const headers = { authorization: `Bearer ${opts.accessToken}`, "content-type": "application/json" };
 
   async function once(body: string): Promise<SendResult & { retryAfter?: number }> {
     try {
@@ -78,41 +80,50 @@ export function createWhatsAppSender(opts: WhatsAppSenderOptions): WhatsAppSende
       // e.g. Redis unreachable: nothing was sent, the caller may retry later
       return { ok: false, retryable: true, status: 0, error: `rate limiter failed: ${(e as Error).message}` };
     }
-    let res: Response;
+    // undici's request() on a keep-alive pool and one timer per attempt (cheaper than fetch() and
+    // AbortSignal.timeout(), see llm.ts).
+    let status: number;
+    let retryAfter: string | string[] | undefined;
     let text: string;
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, timeoutMs);
     try {
-      res = await fetch(url, {
-        method: "POST",
-        headers: { authorization: `Bearer ${opts.accessToken}`, "content-type": "application/json" },
-        body,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      text = await res.text();
+      const res = await request(url, { method: "POST", headers, body, signal: ac.signal });
+      status = res.statusCode;
+      retryAfter = res.headers["retry-after"];
+      text = await res.body.text();
     } catch (e) {
-      const code = errorCode(e);
+      const code = timedOut ? undefined : errorCode(e);
       const notSent = code !== undefined && NOT_SENT.has(code);
       const err = e as Error;
-      const what = err.name === "TimeoutError" ? `timeout after ${timeoutMs} ms` : `${err.message}${code ? ` (${code})` : ""}`;
+      const what = timedOut ? `timeout after ${timeoutMs} ms` : `${err.message}${code ? ` (${code})` : ""}`;
       return { ok: false, retryable: true, status: 0, error: `network error: ${what}`, ...(notSent ? {} : { ambiguous: true }) };
+    } finally {
+      clearTimeout(timer);
     }
+    const ok = status >= 200 && status <= 299;
     let json: { messages?: { id?: unknown }[]; error?: { code?: unknown; message?: unknown; error_subcode?: unknown } } | undefined;
     try {
       json = JSON.parse(text) as typeof json;
     } catch {
       json = undefined;
     }
-    if (res.ok) {
+    if (ok) {
       const id = json?.messages?.[0]?.id;
       if (typeof id === "string" && id.length > 0) return { ok: true, messageId: id };
       // Accepted (2xx) but unreadable: Meta may well send it — never retry blindly.
-      return { ok: false, retryable: true, ambiguous: true, status: res.status, error: `2xx without messages[0].id: ${text.slice(0, 200)}` };
+      return { ok: false, retryable: true, ambiguous: true, status, error: `2xx without messages[0].id: ${text.slice(0, 200)}` };
     }
     const code = typeof json?.error?.code === "number" ? json.error.code : undefined;
     const message = typeof json?.error?.message === "string" ? json.error.message : text.slice(0, 200);
-    const retryable = res.status === 429 || res.status >= 500 || (code !== undefined && THROTTLING_CODES.has(code));
-    const ra = Number(res.headers.get("retry-after"));
+    const retryable = status === 429 || status >= 500 || (code !== undefined && THROTTLING_CODES.has(code));
+    const ra = Number(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
     return {
-      ok: false, retryable, status: res.status, error: message,
+      ok: false, retryable, status, error: message,
       ...(code !== undefined ? { code } : {}),
       ...(Number.isFinite(ra) && ra > 0 ? { retryAfter: Math.min(MAX_BACKOFF_MS, ra * 1000) } : {}),
     };
