@@ -73,13 +73,18 @@ export class InboxWorkers {
   private sleepers = new Set<() => void>();
   private readonly instance = randomUUID().slice(0, 8);
   private inFlight = 0;
+  /** Claimed learners not yet taken by a loop; one claim in flight per replica serves every idle loop. */
+  private claimed: Work[] = [];
+  private claiming: Promise<boolean> | undefined;
+  private waiting = 0;
+  private claims = 0;
 
   constructor(private readonly ctx: WorkerContext, private readonly concurrency: number) {}
 
   start(): void {
     if (this.loops.length) return;
     this.stopping = false;
-    for (let i = 0; i < this.concurrency; i++) this.loops.push(this.loop(`${this.instance}:${i}`));
+    for (let i = 0; i < this.concurrency; i++) this.loops.push(this.loop());
   }
 
   /** New inbound work: wake up to `count` idle loops now rather than at their next poll. */
@@ -101,6 +106,47 @@ export class InboxWorkers {
     this.wake();
     await Promise.all(this.loops);
     this.loops = [];
+    await this.claiming?.catch(() => undefined);
+    for (const w of this.claimed.splice(0)) {
+      await this.ctx.store.releaseLearner(w.learner.id, w.owner).catch((err: unknown) => this.ctx.log.error({ err }, "lease release failed"));
+    }
+  }
+
+  /**
+   * The next claimed learner for a loop. Claims are batched: while one claim statement runs, loops
+   * that fall idle wait for it, and the next claim takes as many learners as loops are waiting
+   * (the claim's scan of the pending inbox is the costly part; PostgreSQL ran it for every message).
+   * Undefined when nothing is claimable now.
+   */
+  private async nextWork(): Promise<Work | undefined> {
+    this.waiting++;
+    try {
+      for (;;) {
+        const w = this.claimed.shift();
+        if (w) return w;
+        if (this.stopping) return undefined;
+        if (this.claiming) {
+          const full = await this.claiming.catch(() => false);
+          if (!full && !this.claimed.length) return undefined;
+          continue;
+        }
+        this.claiming = this.claimBatch(Math.max(1, this.waiting)).finally(() => {
+          this.claiming = undefined;
+        });
+        const full = await this.claiming;
+        if (!full && !this.claimed.length) return undefined;
+      }
+    } finally {
+      this.waiting--;
+    }
+  }
+
+  /** Claim up to n learners into the queue; true when it got all n (there may be more). */
+  private async claimBatch(n: number): Promise<boolean> {
+    const t = this.ctx.now();
+    const got = await this.ctx.store.claimWork(`${this.instance}:${++this.claims}`, t, this.ctx.leaseMs, { learners: n, batch: BATCH, historyRows: HISTORY_ROWS, day: utcDay(t) });
+    this.claimed.push(...got);
+    return got.length >= n;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -115,13 +161,12 @@ export class InboxWorkers {
     });
   }
 
-  private async loop(owner: string): Promise<void> {
-    const { store, log } = this.ctx;
+  private async loop(): Promise<void> {
+    const { log } = this.ctx;
     while (!this.stopping) {
       let claim;
       try {
-        const t = this.ctx.now();
-        claim = await store.claimWork(owner, t, this.ctx.leaseMs, { batch: BATCH, historyRows: HISTORY_ROWS, day: utcDay(t) });
+        claim = await this.nextWork();
       } catch (err) {
         log.error({ err }, "claim failed");
         await this.sleep(500);
@@ -135,15 +180,16 @@ export class InboxWorkers {
       }
       this.inFlight++;
       try {
-        await this.drain(claim, owner);
+        await this.drain(claim);
       } finally {
         this.inFlight--;
       }
     }
   }
 
-  private async drain(work: Work, owner: string): Promise<void> {
+  private async drain(work: Work): Promise<void> {
     const { store, log } = this.ctx;
+    const owner = work.owner;
     let learner = work.learner;
     let retryAt = 0;
     let released = false;

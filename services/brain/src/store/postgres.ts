@@ -193,23 +193,26 @@ export class PgBrainStore implements BrainStore {
     );
     return r ? { learner: learnerFromRow(r), owner } : undefined;
   }
-  async claimWork(owner: string, now: number, leaseMs: number, opts: { batch: number; historyRows: number; day: string }): Promise<Work | undefined> {
-    // The claim above, and in the same round trip what answering the first message needs. The
-    // reads run on the statement's snapshot, taken before the lock: if the learner row changed
-    // in between (another replica claimed, answered and released it meanwhile: xmin of the locked
-    // version ≠ xmin in the snapshot), they may be stale and are read again after the commit.
-    const r = await this.one(
+  async claimWork(owner: string, now: number, leaseMs: number, opts: { learners: number; batch: number; historyRows: number; day: string }): Promise<Work[]> {
+    // The claim above for up to `learners` learners (the claim's scan is the costly part, so one
+    // scan serves several idle workers), and in the same round trip what answering each one's
+    // first message needs. The reads run on the statement's snapshot, taken before the lock: if a
+    // learner row changed in between (another replica claimed, answered and released it meanwhile:
+    // xmin of the locked version ≠ xmin in the snapshot), they may be stale and are read again.
+    // A learner with several pending messages appears several times in c; it is updated once.
+    const res = await this.run(
       `WITH c AS (
-         SELECT l.id, l.xmin::text AS x FROM inbox i JOIN learners l ON l.id = i.learner_id
+         SELECT l.id, l.xmin::text AS x, i.id AS first FROM inbox i JOIN learners l ON l.id = i.learner_id
          WHERE i.state = 'pending' AND l.lease_until < $2
-         ORDER BY i.id LIMIT 1
+         ORDER BY i.id LIMIT $7
          FOR UPDATE OF l SKIP LOCKED
        ), u AS (
          UPDATE learners SET lease_owner = $1, lease_until = $3 FROM c WHERE learners.id = c.id AND learners.lease_until < $2
          RETURNING learners.*
        )
        SELECT u.*,
-         (SELECT s.xmin::text FROM learners s WHERE s.id = u.id) = (SELECT x FROM c) AS fresh,
+         (SELECT s.xmin::text FROM learners s WHERE s.id = u.id) = (SELECT x FROM c WHERE c.id = u.id LIMIT 1) AS fresh,
+         (SELECT min(c.first) FROM c WHERE c.id = u.id) AS first_pending,
          (SELECT json_agg(p ORDER BY p.id) FROM (
             SELECT i.*, o.id AS o_id, o.key AS o_key, o.learner_id AS o_learner_id, o.payload AS o_payload, o.state AS o_state,
                    o.wa_message_id AS o_wa_message_id, o.error AS o_error, o.attempts AS o_attempts, o.created_at AS o_created_at, o.updated_at AS o_updated_at
@@ -218,25 +221,26 @@ export class PgBrainStore implements BrainStore {
          (SELECT json_agg(h ORDER BY h.id) FROM (SELECT id, role, content, at FROM history WHERE learner_id = u.id ORDER BY id DESC LIMIT $5) h) AS history,
          (SELECT json_build_array(COALESCE(SUM(messages), 0), COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(cost_usd), 0))
             FROM llm_usage WHERE learner_id = u.id AND day = $6) AS usage
-       FROM u`,
-      [owner, now, now + leaseMs, opts.batch, opts.historyRows, opts.day],
+       FROM u ORDER BY first_pending`,
+      [owner, now, now + leaseMs, opts.batch, opts.historyRows, opts.day, opts.learners],
     );
-    if (!r) return undefined;
-    const learner = learnerFromRow(r);
-    if (r.fresh !== true) {
-      const [pending, history, usage] = await Promise.all([this.pendingFor(learner.id, opts.batch), this.history(learner.id, opts.historyRows), this.usageTotals(learner.id, opts.day)]);
-      return { learner, owner, pending, context: { day: opts.day, history, usage } };
-    }
-    const u = r.usage as [number | string, number | string, number | string];
-    return {
-      learner, owner,
-      pending: ((r.pending as Row[] | null) ?? []).map(inboundFromRow),
-      context: {
-        day: opts.day,
-        history: ((r.history as Row[] | null) ?? []).map((x) => ({ role: x.role as HistoryEntry["role"], content: String(x.content), at: Number(x.at) })),
-        usage: { messages: Number(u[0]), tokens: Number(u[1]), costUsd: Number(u[2]) },
-      },
-    };
+    return Promise.all((res.rows as Row[]).map(async (r): Promise<Work> => {
+      const learner = learnerFromRow(r);
+      if (r.fresh !== true) {
+        const [pending, history, usage] = await Promise.all([this.pendingFor(learner.id, opts.batch), this.history(learner.id, opts.historyRows), this.usageTotals(learner.id, opts.day)]);
+        return { learner, owner, pending, context: { day: opts.day, history, usage } };
+      }
+      const u = r.usage as [number | string, number | string, number | string];
+      return {
+        learner, owner,
+        pending: ((r.pending as Row[] | null) ?? []).map(inboundFromRow),
+        context: {
+          day: opts.day,
+          history: ((r.history as Row[] | null) ?? []).map((x) => ({ role: x.role as HistoryEntry["role"], content: String(x.content), at: Number(x.at) })),
+          usage: { messages: Number(u[0]), tokens: Number(u[1]), costUsd: Number(u[2]) },
+        },
+      };
+    }));
   }
   async pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]> {
     const r = await this.run(PENDING_SQL, [learnerId, limit]);

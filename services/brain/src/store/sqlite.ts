@@ -36,6 +36,8 @@ export const PENDING_SQL = `
   FROM inbox i LEFT JOIN outbound o ON o.key = 'reply:' || i.wa_id
   WHERE i.learner_id = $1 AND i.state = 'pending' ORDER BY i.id LIMIT $2`;
 
+const PENDING_SQLITE = PENDING_SQL.replace(/\$(\d)/g, "?");
+
 export function inboundFromRow(r: Row): InboundMessage {
   const m: InboundMessage = {
     id: Number(r.id), waId: String(r.wa_id), learnerId: String(r.learner_id), type: String(r.type), body: String(r.body),
@@ -220,18 +222,22 @@ export class SqliteBrainStore implements BrainStore {
     });
     return tx.immediate();
   }
-  async claimWork(owner: string, now: number, leaseMs: number, opts: { batch: number; historyRows: number; day: string }): Promise<Work | undefined> {
-    const c = await this.claimLearner(owner, now, leaseMs);
-    if (!c) return undefined;
-    const id = c.learner.id;
-    return {
-      ...c,
-      pending: await this.pendingFor(id, opts.batch),
-      context: { day: opts.day, history: await this.history(id, opts.historyRows), usage: await this.usageTotals(id, opts.day) },
-    };
+  async claimWork(owner: string, now: number, leaseMs: number, opts: { learners: number; batch: number; historyRows: number; day: string }): Promise<Work[]> {
+    const out: Work[] = [];
+    while (out.length < opts.learners) {
+      const c = await this.claimLearner(owner, now, leaseMs);
+      if (!c) break;
+      const id = c.learner.id;
+      out.push({
+        ...c,
+        pending: await this.pendingFor(id, opts.batch),
+        context: { day: opts.day, history: await this.history(id, opts.historyRows), usage: await this.usageTotals(id, opts.day) },
+      });
+    }
+    return out;
   }
   async pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]> {
-    return (this.q(PENDING_SQL.replace(/\$(\d)/g, "?")).all(learnerId, limit) as Row[]).map(inboundFromRow);
+    return (this.q(PENDING_SQLITE).all(learnerId, limit) as Row[]).map(inboundFromRow);
   }
   async completeInbound(id: number, state: "done" | "failed"): Promise<void> {
     this.q("UPDATE inbox SET state = ? WHERE id = ?").run(state, id);

@@ -227,27 +227,42 @@ describe.each(targets)("BrainStore contract: $name", (target) => {
     });
     await store.storeInbound([msg("wamid.w1", "447700900081", "x"), msg("wamid.w2", "447700900081", "y")], [], [], T0);
     const o1 = await store.recordReply({ learnerId: l.id, outbound: { key: "reply:wamid.w1", payload: "{\"x\":1}", at: T0 } });
-    const w = (await store.claimWork("k1", T0, 60_000, { batch: 1, historyRows: 1, day: "2026-11-22" }))!;
-    expect(w.learner.id).toBe(l.id);
-    expect(w.owner).toBe("k1");
-    expect(w.pending.map((p) => [p.waId, p.body, p.outbound?.id])).toEqual([["wamid.w1", "x", o1.id]]);
-    expect(w.context).toEqual({ day: "2026-11-22", history: [{ role: "assistant", content: "a0", at: T0 }], usage: { messages: 1, tokens: 6, costUsd: 0.5 } });
-    expect(await store.claimWork("k2", T0, 60_000, { batch: 20, historyRows: 60, day: "2026-11-22" })).toBeUndefined();
-    await store.finishReply(o1.id, { state: "sent", waMessageId: "wamid.sent.w1" }, w.pending[0]!.id, T0 + 1);
-    expect(await store.claimWork("k2", T0 + 1, 60_000, { batch: 20, historyRows: 60, day: "2026-11-22" })).toBeUndefined();
+    const [w, none] = await store.claimWork("k1", T0, 60_000, { learners: 2, batch: 1, historyRows: 1, day: "2026-11-22" });
+    expect(none).toBeUndefined();
+    expect(w!.learner.id).toBe(l.id);
+    expect(w!.owner).toBe("k1");
+    expect(w!.pending.map((p) => [p.waId, p.body, p.outbound?.id])).toEqual([["wamid.w1", "x", o1.id]]);
+    expect(w!.context).toEqual({ day: "2026-11-22", history: [{ role: "assistant", content: "a0", at: T0 }], usage: { messages: 1, tokens: 6, costUsd: 0.5 } });
+    expect(await store.claimWork("k2", T0, 60_000, { learners: 5, batch: 20, historyRows: 60, day: "2026-11-22" })).toEqual([]);
+    await store.finishReply(o1.id, { state: "sent", waMessageId: "wamid.sent.w1" }, w!.pending[0]!.id, T0 + 1);
+    expect(await store.claimWork("k2", T0 + 1, 60_000, { learners: 5, batch: 20, historyRows: 60, day: "2026-11-22" })).toEqual([]);
     const [p2] = await store.pendingFor(l.id, 10);
     const o2 = await store.recordReply({ learnerId: l.id, outbound: { key: "reply:wamid.w2", payload: "{}", at: T0 } });
     await store.finishReply(o2.id, { state: "sent", waMessageId: "wamid.sent.w2" }, p2!.id, T0 + 2, { learnerId: l.id, owner: "k1" });
     expect(await store.backlog()).toBe(0);
     // released: a new message is claimable at once
     await store.storeInbound([msg("wamid.w3", "447700900081", "z")], [], [], T0 + 3);
-    const again = (await store.claimWork("k3", T0 + 3, 60_000, { batch: 20, historyRows: 60, day: "2026-11-23" }))!;
+    const [again] = await store.claimWork("k3", T0 + 3, 60_000, { learners: 5, batch: 20, historyRows: 60, day: "2026-11-23" });
+    if (!again) throw new Error("nothing claimed");
     expect(again.learner.id).toBe(l.id);
     expect(again.pending.map((p) => p.waId)).toEqual(["wamid.w3"]);
     expect(again.context.usage).toEqual({ messages: 0, tokens: 0, costUsd: 0 });
     expect(again.context.history).toHaveLength(2);
     await store.completeInbound(again.pending[0]!.id, "done");
     await store.releaseLearner(l.id, "k3");
+  });
+
+  it("claims several learners at once, oldest pending message first, each once", async () => {
+    await store.storeInbound([msg("wamid.m1", "447700900091", "1"), msg("wamid.m2", "447700900092", "1"), msg("wamid.m3", "447700900091", "2"), msg("wamid.m4", "447700900093", "1")], [], [], T0);
+    const ws = await store.claimWork("m1", T0, 60_000, { learners: 2, batch: 20, historyRows: 60, day: "2026-11-22" });
+    expect(ws.map((w) => [w.learner.phone, w.pending.map((p) => p.body)])).toEqual([["447700900091", ["1", "2"]], ["447700900092", ["1"]]]);
+    const rest = await store.claimWork("m2", T0, 60_000, { learners: 5, batch: 20, historyRows: 60, day: "2026-11-22" });
+    expect(rest.map((w) => w.learner.phone)).toEqual(["447700900093"]);
+    for (const w of [...ws, ...rest]) {
+      for (const p of w.pending) await store.completeInbound(p.id, "done");
+      await store.releaseLearner(w.learner.id, w.owner);
+    }
+    expect(await store.backlog()).toBe(0);
   });
 
   it("batches: many learners and statuses in one call, in payload order, duplicates folded", async () => {

@@ -175,10 +175,11 @@ export interface BrainStore {
   /** Lease one learner that has pending inbound messages and no live lease (SKIP LOCKED on PostgreSQL). */
   claimLearner(owner: string, now: number, leaseMs: number): Promise<Claim | undefined>;
   /**
-   * claimLearner, then the learner's first `batch` pending messages, its last `historyRows` history
-   * entries and its usage on `day` — in one round trip on PostgreSQL.
+   * Lease up to `learners` learners as claimLearner does (oldest pending message first), each with
+   * its first `batch` pending messages, its last `historyRows` history entries and its usage on
+   * `day` — in one round trip on PostgreSQL. Oldest first; empty when nothing is claimable.
    */
-  claimWork(owner: string, now: number, leaseMs: number, opts: { batch: number; historyRows: number; day: string }): Promise<Work | undefined>;
+  claimWork(owner: string, now: number, leaseMs: number, opts: { learners: number; batch: number; historyRows: number; day: string }): Promise<Work[]>;
   /** The learner's pending messages, oldest first, each with its recorded reply if one exists. */
   pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]>;
   /** Mark an inbound message handled ("done") or given up ("failed"). */
