@@ -6,7 +6,7 @@
  *      window), max inbox backlog (sampled from /metrics each second), ack and reply latency;
  *   2. capacity: closed-loop (--concurrency requests in flight) for the brain and for the floor
  *      peer (Fastify + HMAC + one durable INSERT per message), measured in the same run.
- * Usage: npx tsx bench/brain/run.ts [--quick] [--rate 1000] [--duration 60] [--db sqlite|postgres|both] [--profile]
+ * Usage: npx tsx bench/brain/run.ts [--quick] [--rate 1000] [--duration 60] [--db sqlite|postgres|both] [--workers 32] [--profile]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -30,7 +30,7 @@ const durationS = Number(opt("duration", quick ? "10" : "60"));
 const capacityS = Number(opt("capacity-duration", quick ? "5" : "15"));
 const concurrency = Number(opt("concurrency", "32"));
 const learners = Number(opt("learners", "16000"));
-const workers = opt("workers", "8");
+const workers = opt("workers", "32");
 const profile = flag("profile");
 const dbChoice = opt("db", "both");
 const SECRET = "bench-app-secret";
