@@ -12,6 +12,9 @@ import {
 
 type Row = Record<string, unknown>;
 
+/** The claim looks at this many of the oldest pending messages first (see claimWork). */
+const CLAIM_WINDOW = 512;
+
 /**
  * PostgreSQL (tier-50 and up): several brain replicas share it. Per-learner order across
  * replicas comes from a lease on the learner row, claimed with FOR UPDATE SKIP LOCKED.
@@ -200,31 +203,21 @@ export class PgBrainStore implements BrainStore {
     // learner row changed in between (another replica claimed, answered and released it meanwhile:
     // xmin of the locked version ≠ xmin in the snapshot), they may be stale and are read again.
     // A learner with several pending messages appears several times in c; it is updated once.
-    const res = await this.run(
-      `WITH c AS (
-         SELECT l.id, l.xmin::text AS x, i.id AS first FROM inbox i JOIN learners l ON l.id = i.learner_id
-         WHERE i.state = 'pending' AND l.lease_until < $2
-         ORDER BY i.id LIMIT $7
-         FOR UPDATE OF l SKIP LOCKED
-       ), u AS (
-         UPDATE learners SET lease_owner = $1, lease_until = $3 FROM c WHERE learners.id = c.id AND learners.lease_until < $2
-         RETURNING learners.*
-       )
-       SELECT u.*,
-         (SELECT s.xmin::text FROM learners s WHERE s.id = u.id) = (SELECT x FROM c WHERE c.id = u.id LIMIT 1) AS fresh,
-         (SELECT min(c.first) FROM c WHERE c.id = u.id) AS first_pending,
-         (SELECT json_agg(p ORDER BY p.id) FROM (
-            SELECT i.*, o.id AS o_id, o.key AS o_key, o.learner_id AS o_learner_id, o.payload AS o_payload, o.state AS o_state,
-                   o.wa_message_id AS o_wa_message_id, o.error AS o_error, o.attempts AS o_attempts, o.created_at AS o_created_at, o.updated_at AS o_updated_at
-            FROM inbox i LEFT JOIN outbound o ON o.key = 'reply:' || i.wa_id
-            WHERE i.learner_id = u.id AND i.state = 'pending' ORDER BY i.id LIMIT $4) p) AS pending,
-         (SELECT json_agg(h ORDER BY h.id) FROM (SELECT id, role, content, at FROM history WHERE learner_id = u.id ORDER BY id DESC LIMIT $5) h) AS history,
-         (SELECT json_build_array(COALESCE(SUM(messages), 0), COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(cost_usd), 0))
-            FROM llm_usage WHERE learner_id = u.id AND day = $6) AS usage
-       FROM u ORDER BY first_pending`,
-      [owner, now, now + leaseMs, opts.batch, opts.historyRows, opts.day, opts.learners],
-    );
-    return Promise.all((res.rows as Row[]).map(async (r): Promise<Work> => {
+    //
+    // The scan looks at the oldest CLAIM_WINDOW pending rows first: with a large backlog the
+    // planner otherwise hash-joins every pending row with every learner and sorts (measured 94 ms
+    // per claim at 33,000 pending). Only when that window is full and still yields too few
+    // learners (the head of the inbox belongs to leased or backing-off learners) is the whole
+    // inbox scanned.
+    const params = [owner, now, now + leaseMs, opts.batch, opts.historyRows, opts.day, opts.learners];
+    const res = await this.run(this.claimSql(true), params);
+    const windowRows = Number((res.rows[0] as Row | undefined)?.window_rows ?? 0);
+    const rows = (res.rows as Row[]).filter((r) => r.id !== null);
+    if (rows.length < opts.learners && windowRows >= CLAIM_WINDOW) {
+      const more = await this.run(this.claimSql(false), [...params.slice(0, 6), opts.learners - rows.length]);
+      rows.push(...(more.rows as Row[]).filter((r) => r.id !== null));
+    }
+    return Promise.all(rows.map(async (r): Promise<Work> => {
       const learner = learnerFromRow(r);
       if (r.fresh !== true) {
         const [pending, history, usage] = await Promise.all([this.pendingFor(learner.id, opts.batch), this.history(learner.id, opts.historyRows), this.usageTotals(learner.id, opts.day)]);
@@ -241,6 +234,33 @@ export class PgBrainStore implements BrainStore {
         },
       };
     }));
+  }
+  private claimSql(windowed: boolean): string {
+    const from = windowed
+      ? `(SELECT id, learner_id FROM inbox WHERE state = 'pending' ORDER BY id LIMIT ${CLAIM_WINDOW}) i`
+      : "inbox i";
+    return `WITH w AS MATERIALIZED (SELECT i.id, i.learner_id FROM ${from}${windowed ? "" : " WHERE i.state = 'pending'"}),
+       c AS (
+         SELECT l.id, l.xmin::text AS x, w.id AS first FROM w JOIN learners l ON l.id = w.learner_id
+         WHERE l.lease_until < $2
+         ORDER BY w.id LIMIT $7
+         FOR UPDATE OF l SKIP LOCKED
+       ), u AS (
+         UPDATE learners SET lease_owner = $1, lease_until = $3 FROM c WHERE learners.id = c.id AND learners.lease_until < $2
+         RETURNING learners.*
+       )
+       SELECT u.*,${windowed ? " n.window_rows," : ""}
+         (SELECT s.xmin::text FROM learners s WHERE s.id = u.id) = (SELECT x FROM c WHERE c.id = u.id LIMIT 1) AS fresh,
+         (SELECT min(c.first) FROM c WHERE c.id = u.id) AS first_pending,
+         (SELECT json_agg(p ORDER BY p.id) FROM (
+            SELECT i.*, o.id AS o_id, o.key AS o_key, o.learner_id AS o_learner_id, o.payload AS o_payload, o.state AS o_state,
+                   o.wa_message_id AS o_wa_message_id, o.error AS o_error, o.attempts AS o_attempts, o.created_at AS o_created_at, o.updated_at AS o_updated_at
+            FROM inbox i LEFT JOIN outbound o ON o.key = 'reply:' || i.wa_id
+            WHERE i.learner_id = u.id AND i.state = 'pending' ORDER BY i.id LIMIT $4) p) AS pending,
+         (SELECT json_agg(h ORDER BY h.id) FROM (SELECT id, role, content, at FROM history WHERE learner_id = u.id ORDER BY id DESC LIMIT $5) h) AS history,
+         (SELECT json_build_array(COALESCE(SUM(messages), 0), COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(cost_usd), 0))
+            FROM llm_usage WHERE learner_id = u.id AND day = $6) AS usage
+       FROM ${windowed ? "(SELECT count(*) AS window_rows FROM w) n LEFT JOIN u ON true" : "u"} ORDER BY first_pending`;
   }
   async pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]> {
     const r = await this.run(PENDING_SQL, [learnerId, limit]);

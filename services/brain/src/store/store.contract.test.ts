@@ -265,6 +265,20 @@ describe.each(targets)("BrainStore contract: $name", (target) => {
     expect(await store.backlog()).toBe(0);
   });
 
+  it("finds a claimable learner behind hundreds of a leased learner's pending messages", async () => {
+    const busy = Array.from({ length: 600 }, (_, i) => msg(`wamid.busy${i}`, "447700900095", String(i)));
+    await store.storeInbound([...busy, msg("wamid.behind", "447700900096", "x")], [], [], T0);
+    const [a] = await store.claimWork("z1", T0, 60_000, { learners: 1, batch: 20, historyRows: 60, day: "2026-11-22" });
+    expect(a!.learner.phone).toBe("447700900095");
+    const [b] = await store.claimWork("z2", T0, 60_000, { learners: 1, batch: 20, historyRows: 60, day: "2026-11-22" });
+    expect(b?.learner.phone).toBe("447700900096");
+    for (const w of [a!, b!]) {
+      for (const p of await store.pendingFor(w.learner.id, 1000)) await store.completeInbound(p.id, "done");
+      await store.releaseLearner(w.learner.id, w.owner);
+    }
+    expect(await store.backlog()).toBe(0);
+  });
+
   it("batches: many learners and statuses in one call, in payload order, duplicates folded", async () => {
     const batch = [msg("wamid.g1", "447700900072", "1"), msg("wamid.g2", "447700900071", "1"), msg("wamid.g3", "447700900072", "2"), msg("wamid.g1", "447700900072", "1")];
     const statuses = [
