@@ -5,9 +5,9 @@
  * timeouts, 429 and 5xx; then the fallback model (same retries); then LlmError.
  * Every model must be priced in @tierstack/cost: an unpriced model fails before any request.
  */
-import { request } from "undici";
 import { llmCostUsd, llmPriceOf } from "@tierstack/cost";
 import { estimateTokens } from "./history.js";
+import { postOnce } from "./post.js";
 
 export interface ChatMessage { role: "system" | "user" | "assistant"; content: string }
 
@@ -85,29 +85,13 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (opts.apiKey) headers.authorization = `Bearer ${opts.apiKey}`;
     const body = JSON.stringify({ ...opts.extraBody, model, messages, ...(user ? { user } : {}) });
-    // undici's request() on a keep-alive pool and one timer per attempt: fetch() and
-    // AbortSignal.timeout() cost several times more CPU per call (profiled in the benchmark).
-    let status: number;
-    let retryAfter: string | string[] | undefined;
-    let text: string;
-    const ac = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ac.abort();
-    }, timeoutMs);
-    try {
-      const res = await request(url, { method: "POST", headers, body, signal: ac.signal });
-      status = res.statusCode;
-      retryAfter = res.headers["retry-after"];
-      text = await res.body.text();
-    } catch (e) {
-      const err = e as Error;
-      const what = timedOut ? `timeout after ${timeoutMs} ms` : `network error: ${err.message}${err.cause ? ` (${String((err.cause as Error).message ?? err.cause)})` : ""}`;
+    const r = await postOnce(url, headers, body, timeoutMs);
+    if (!r.ok) {
+      const err = r.error as Error;
+      const what = r.timedOut ? `timeout after ${timeoutMs} ms` : `network error: ${err.message}${err.cause ? ` (${String((err.cause as Error).message ?? err.cause)})` : ""}`;
       return { ok: false, err: { model, error: what, retryable: true } };
-    } finally {
-      clearTimeout(timer);
     }
+    const { status, retryAfter, text } = r;
     if (status < 200 || status > 299) {
       const retryable = status === 429 || status >= 500 || status === 408;
       return { ok: false, err: { model, status, error: `HTTP ${status}: ${text.slice(0, 300)}`, retryable }, retryAfter: retryAfterMs(retryAfter) };

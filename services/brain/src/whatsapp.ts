@@ -10,7 +10,7 @@
  * `{ ok: false, retryable: true, ambiguous: true }` so the caller decides (and records) whether to
  * risk a duplicate.
  */
-import { request } from "undici";
+import { postOnce } from "./post.js";
 import type { RateLimiter } from "./ratelimit.js";
 
 export type Outbound =
@@ -80,31 +80,15 @@ export function createWhatsAppSender(opts: WhatsAppSenderOptions): WhatsAppSende
       // e.g. Redis unreachable: nothing was sent, the caller may retry later
       return { ok: false, retryable: true, status: 0, error: `rate limiter failed: ${(e as Error).message}` };
     }
-    // undici's request() on a keep-alive pool and one timer per attempt (cheaper than fetch() and
-    // AbortSignal.timeout(), see llm.ts).
-    let status: number;
-    let retryAfter: string | string[] | undefined;
-    let text: string;
-    const ac = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ac.abort();
-    }, timeoutMs);
-    try {
-      const res = await request(url, { method: "POST", headers, body, signal: ac.signal });
-      status = res.statusCode;
-      retryAfter = res.headers["retry-after"];
-      text = await res.body.text();
-    } catch (e) {
-      const code = timedOut ? undefined : errorCode(e);
+    const r = await postOnce(url, headers, body, timeoutMs);
+    if (!r.ok) {
+      const code = r.timedOut ? undefined : errorCode(r.error);
       const notSent = code !== undefined && NOT_SENT.has(code);
-      const err = e as Error;
-      const what = timedOut ? `timeout after ${timeoutMs} ms` : `${err.message}${code ? ` (${code})` : ""}`;
+      const err = r.error as Error;
+      const what = r.timedOut ? `timeout after ${timeoutMs} ms` : `${err.message}${code ? ` (${code})` : ""}`;
       return { ok: false, retryable: true, status: 0, error: `network error: ${what}`, ...(notSent ? {} : { ambiguous: true }) };
-    } finally {
-      clearTimeout(timer);
     }
+    const { status, retryAfter, text } = r;
     const ok = status >= 200 && status <= 299;
     let json: { messages?: { id?: unknown }[]; error?: { code?: unknown; message?: unknown; error_subcode?: unknown } } | undefined;
     try {
