@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createServiceApp, HttpError } from "./http.js";
+import { createServiceApp, HttpError, pingReadiness } from "./http.js";
 
 describe("createServiceApp", () => {
   const make = (ready?: string) => {
@@ -25,6 +25,14 @@ describe("createServiceApp", () => {
     const r = await make("database down").app.inject("/readyz");
     expect(r.statusCode).toBe(503);
     expect(r.json()).toEqual({ status: "not_ready", reason: "database down" });
+  });
+
+  it("turns a failing ping into a not-ready reason", async () => {
+    let up = false;
+    const svc = createServiceApp({ service: "t", logLevel: "silent", readiness: pingReadiness("database", async () => { if (!up) throw new Error("connection refused"); }) });
+    expect((await svc.app.inject("/readyz")).json()).toEqual({ status: "not_ready", reason: "database: connection refused" });
+    up = true;
+    expect((await svc.app.inject("/readyz")).statusCode).toBe(200);
   });
 
   it("maps client mistakes to clear 4xx and hides server faults behind a 500", async () => {

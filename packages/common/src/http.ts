@@ -110,6 +110,18 @@ function errorName(status: number): string {
   }
 }
 
+/** A readiness check from a ping: undefined while it answers, "<what>: <error>" when it does not. */
+export function pingReadiness(what: string, ping: () => Promise<unknown>): () => Promise<string | undefined> {
+  return async () => {
+    try {
+      await ping();
+      return undefined;
+    } catch (err) {
+      return `${what}: ${(err as Error).message}`;
+    }
+  };
+}
+
 /** An error that the error handler answers with its status and message. */
 export class HttpError extends Error {
   constructor(public readonly statusCode: number, message: string) {

@@ -6,7 +6,7 @@ import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type Stripe from "stripe";
 import { Counter, Gauge, Histogram } from "prom-client";
-import { createServiceApp, HttpError, redactPhone, type ServiceApp } from "@tierstack/common";
+import { createServiceApp, pingReadiness, HttpError, redactPhone, type ServiceApp } from "@tierstack/common";
 import type { BrainConfig } from "./config.js";
 import type { LlmClient } from "./llm.js";
 import { sharedPlacement, type Placement } from "./placement.js";
@@ -44,14 +44,7 @@ export function buildApp(config: BrainConfig, deps: BrainDeps): Brain {
     service: "brain",
     logLevel: config.logLevel,
     bodyLimit: BODY_LIMIT,
-    readiness: async () => {
-      try {
-        await store.ping();
-        return undefined;
-      } catch (err) {
-        return `database: ${(err as Error).message}`;
-      }
-    },
+    readiness: pingReadiness("database", () => store.ping()),
   });
   const { app, metrics } = svc;
 

@@ -1,4 +1,4 @@
-import { agentOf, AgentTokens, createServiceApp, HttpError, requireAgent, type ServiceApp } from "@tierstack/common";
+import { agentOf, AgentTokens, createServiceApp, pingReadiness, HttpError, requireAgent, type ServiceApp } from "@tierstack/common";
 import type { TaskQueueConfig } from "./config.js";
 import { TaskQueue } from "./queue.js";
 import type { OutboxRelay } from "./relay.js";
@@ -71,14 +71,7 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
     service: "task-queue",
     logLevel: config.logLevel,
     bodyLimit: Math.max(1024 * 1024, config.payloadMaxBytes * 4),
-    readiness: async () => {
-      try {
-        await store.ping();
-        return undefined;
-      } catch (err) {
-        return `database: ${(err as Error).message}`;
-      }
-    },
+    readiness: pingReadiness("database", () => store.ping()),
   });
   const { app } = svc;
   const queue = new TaskQueue(store, {
