@@ -4,14 +4,15 @@
  * Starts a private PostgreSQL, pre-enqueues the backlog, runs the service with `node --cpu-prof`
  * and the load generator as separate processes, then prints the top self-time frames.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AgentTokens, openTokenStore, parseDatabaseUrl } from "@tierstack/common";
-import { freePort, startPrivatePostgres, waitFor } from "@tierstack/common/testing";
+import { startPrivatePostgres } from "@tierstack/common/testing";
 import { openTaskStore } from "../../services/task-queue/src/open-store.js";
+import { startServer } from "../../services/task-queue/test/server-process.js";
 
 const [agents = "100", seconds = "8", mode = "chain"] = process.argv.slice(2);
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -25,24 +26,10 @@ try {
   const ts = await openTokenStore(url);
   const { token } = await new AgentTokens(ts.store).issue("profile");
   await ts.close();
-  const port = await freePort();
-  const server = spawn(process.execPath, ["--cpu-prof", "--cpu-prof-dir", profDir, "--import", "tsx", "services/task-queue/src/server.ts"], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL: url, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "error" },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  await waitFor(async () => {
-    try {
-      return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
-    } catch {
-      return false;
-    }
-  }, "task-queue", 30_000, 100);
-  const load = spawnSync(process.execPath, ["--import", "tsx", "bench/queue/load.ts", `http://127.0.0.1:${port}`, token, agents, seconds, "bench", mode], { cwd: root, encoding: "utf8" });
+  const server = await startServer({ DATABASE_URL: url, LOG_LEVEL: "error" }, ["--cpu-prof", "--cpu-prof-dir", profDir]);
+  const load = spawnSync(process.execPath, ["--import", "tsx", "bench/queue/load.ts", server.url, token, agents, seconds, "bench", mode], { cwd: root, encoding: "utf8" });
   process.stdout.write(`load: ${load.stdout}`);
-  const exited = new Promise((r) => server.once("exit", r));
-  server.kill("SIGTERM");
-  await exited;
+  await server.stop();
   for (const f of readdirSync(profDir).filter((n) => n.endsWith(".cpuprofile"))) {
     const p = JSON.parse(readFileSync(join(profDir, f), "utf8")) as { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[] };
     const byId = new Map(p.nodes.map((n) => [n.id, n]));

@@ -7,7 +7,7 @@
  * A cycle = claim one task from a pre-enqueued backlog of 50,000 (100-byte payloads) and complete
  * it, on the production code path (TaskQueue with group commit, outbox rows, metrics).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,8 +17,9 @@ import PgBoss from "pg-boss";
 import { Logger, run as runGraphile, runMigrations } from "graphile-worker";
 import { Registry } from "prom-client";
 import { AgentTokens, openTokenStore, parseDatabaseUrl } from "@tierstack/common";
-import { freePort, startPrivatePostgres, waitFor } from "@tierstack/common/testing";
+import { startPrivatePostgres } from "@tierstack/common/testing";
 import { openTaskStore } from "../../services/task-queue/src/open-store.js";
+import { startServer } from "../../services/task-queue/test/server-process.js";
 import { TaskQueue } from "../../services/task-queue/src/queue.js";
 import { SqliteTaskStore } from "../../services/task-queue/src/sqlite-store.js";
 import type { TaskStore } from "../../services/task-queue/src/types.js";
@@ -259,30 +260,16 @@ async function httpPhase(url: string, agents: number, mode: "pair" | "chain"): P
   const ts = await openTokenStore(url);
   const { token } = await new AgentTokens(ts.store).issue("bench");
   await ts.close();
-  const port = await freePort();
-  const server = spawn(process.execPath, ["--import", "tsx", "services/task-queue/src/server.ts"], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL: url, PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "error" },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const server = await startServer({ DATABASE_URL: url, LOG_LEVEL: "error" });
   try {
-    await waitFor(async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
-      } catch {
-        return false;
-      }
-    }, "task-queue", 30_000, 100);
-    const load = spawnSync(process.execPath, ["--import", "tsx", "bench/queue/load.ts", `http://127.0.0.1:${port}`, token, String(agents), String(PHASE_S), "bench", mode], { cwd: root, encoding: "utf8" });
+    const load = spawnSync(process.execPath, ["--import", "tsx", "bench/queue/load.ts", server.url, token, String(agents), String(PHASE_S), "bench", mode], { cwd: root, encoding: "utf8" });
     if (load.status !== 0) throw new Error(`load: ${load.stderr}`);
     const r = JSON.parse(load.stdout.trim().split("\n").pop() as string) as { cycles: number; seconds: number; p50: number; p99: number; errors: number; exhausted: boolean };
     const system = mode === "pair" ? "task-queue HTTP, claim + complete (PostgreSQL)" : "task-queue HTTP, complete with next claim (PostgreSQL)";
     results.push({ system, workers: agents, cycles: r.cycles, seconds: r.seconds, p50: r.p50, p99: r.p99, note: r.errors ? `${r.errors} errors` : r.exhausted ? "backlog drained" : undefined });
     log(`  ${stamp()} ${system} @${agents}: ${(r.cycles / r.seconds).toFixed(0)} cycles/s`);
   } finally {
-    const exited = new Promise((r) => server.once("exit", r));
-    server.kill("SIGTERM");
-    await exited;
+    await server.stop();
   }
 }
 

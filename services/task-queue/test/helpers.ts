@@ -37,54 +37,10 @@ export const impls: StoreImpl[] = [
   },
 ];
 
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { freePort, waitFor } from "@tierstack/common/testing";
 
-export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
-
-export interface ServerProcess {
-  url: string;
-  proc: ChildProcess;
-  output: () => string;
-  /** SIGTERM and wait for exit. */
-  stop: () => Promise<void>;
-}
-
-/** The real service as a child process (`node --import tsx src/server.ts`), ready when /readyz says so. */
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, ["--import", "tsx", "services/task-queue/src/server.ts"], {
-    cwd: repoRoot,
-    env: { ...process.env, LOG_LEVEL: "warn", HOST: "127.0.0.1", PORT: String(port), ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  proc.stdout?.on("data", (d) => (out += d));
-  proc.stderr?.on("data", (d) => (out += d));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => {
-    if (proc.exitCode !== null) throw new Error(`task-queue exited ${proc.exitCode}: ${out}`);
-    try {
-      return (await fetch(`${url}/readyz`)).ok;
-    } catch {
-      return false;
-    }
-  }, "task-queue /readyz", 30_000, 100);
-  return {
-    url,
-    proc,
-    output: () => out,
-    stop: async () => {
-      if (proc.exitCode !== null) return;
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
+export { repoRoot, startServer, type ServerProcess } from "./server-process.js";
 
 /** Every message in a stream: subject, Nats-Msg-Id and the decoded event. */
 export async function readStream(servers: string, stream: string): Promise<{ subject: string; msgId: string; data: { id: number; event: string; taskId: number } }[]> {
