@@ -6,6 +6,10 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { services, serviceNames, type ServiceName } from "../stacks/services.js";
 
+// The kit is an ES module; this CommonJS CLI loads it once, at the start of runLocal.
+let freePort: () => Promise<number>;
+let portOpen: (host: string, port: number) => Promise<boolean>;
+
 /**
  * `npm run local`: the single-box tier on this machine. Starts the catalogue's services as
  * processes (SQLite under ./.data, NATS when nats-server is on PATH, a demo MCP shard for the
@@ -73,16 +77,6 @@ export function localSecrets(dataDir: string): Record<string, string> {
   return out;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === "object" ? res(a.port) : rej(new Error("no port"))));
-    });
-  });
-}
-
 function portFree(port: number): Promise<boolean> {
   return new Promise((res) => {
     const s = net.createServer();
@@ -107,6 +101,7 @@ async function waitReady(url: string, proc: Proc, timeoutMs: number): Promise<vo
 }
 
 export async function runLocal(argv: string[]): Promise<number> {
+  ({ freePort, portOpen } = await import("@tierstack/common"));
   const { values } = parseArgs({ args: argv, options: { data: { type: "string" }, "ready-timeout": { type: "string" } } });
   const dataDir = resolve(values.data ?? join(root, ".data"));
   const readyTimeout = Number(values["ready-timeout"] ?? 60) * 1000;
@@ -212,19 +207,8 @@ async function waitTcp(port: number, proc: Proc, timeoutMs: number): Promise<voi
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited with code ${proc.child.exitCode}; see ${proc.log}`);
-    if (await accepts(port)) return;
+    if (await portOpen("127.0.0.1", port)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${proc.name} did not open port ${port}; see ${proc.log}`);
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = net.connect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      res(true);
-    });
-    s.once("error", () => res(false));
-  });
 }

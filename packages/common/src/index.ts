@@ -5,3 +5,4 @@ export * from "./shutdown.js";
 export * from "./db.js";
 export * from "./tokens.js";
 export * from "./token-store.js";
+export * from "./net.js";

@@ -1,4 +1,4 @@
-import net from "node:net";
+import { portOpen } from "../net.js";
 import pg from "pg";
 
 /**
@@ -6,24 +6,14 @@ import pg from "pg";
  * broker fails the run (so a green CI run means the real thing was exercised); on a
  * developer's machine the suite is skipped with a reason instead.
  */
+export { freePort, portOpen } from "../net.js";
+
 export const inCI = process.env.CI === "true" || process.env.CI === "1";
 
 export const PG_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 export const NATS_URL = process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222";
 
-export function portOpen(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
-  });
-}
 
 /**
  * Resolve to true when the service answers. Missing under CI ⇒ throws, so the suite fails.
@@ -58,17 +48,6 @@ export async function freshSchema(prefix: string, base = PG_URL): Promise<{ url:
   };
 }
 
-/** A free TCP port on loopback. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-    srv.once("error", reject);
-  });
-}
 
 export async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000, everyMs = 50): Promise<void> {
   const end = Date.now() + timeoutMs;
