@@ -2,15 +2,13 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { migratePostgres, openPgPool, parseDatabaseUrl } from "@tierstack/common";
 import { postgresMigrations } from "./schema.js";
-import { inboundFromRow, learnerFromRow, outboundFromRow, PENDING_SQL, usageFromRow } from "./sqlite.js";
+import { inboundFromRow, learnerFromRow, outboundFromRow, PENDING_SQL, usageFromRow, type Row } from "./rows.js";
 import {
   clip, statusRank,
   type BrainStore, type Claim, type DeadLetter, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
   type OutboundRow, type PlanChangeInput, type PlanChangeOutcome, type Release, type ReplyRecord, type StatusInput, type StatusRow,
   type UsageRow, type UsageTotals, type Work,
 } from "./types.js";
-
-type Row = Record<string, unknown>;
 
 /** The claim looks at this many of the oldest pending messages first (see claimWork). */
 const CLAIM_WINDOW = 512;
