@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { namespace, parseStackConfig, secretConfigKeys, type RawConfig } from "../stacks/config.js";
 import { buildStackWithParts, type BuiltStack } from "../stacks/program.js";
+import { recordUrns, takeUrns, type RecordedUrn } from "./plan-urns.js";
 
 export const SECRET = "[secret]";
 export const repoRoot = resolve(__dirname, "..");
@@ -48,6 +49,8 @@ export interface PlanRun extends PlanResult {
   built: BuiltStack;
   /** Paths where a generated or config secret value appeared without a secret marker. */
   leaks: string[];
+  /** Every registered resource's URN as the engine forms it, with its aliases. */
+  urns: RecordedUrn[];
 }
 
 const placeholder = "plan-placeholder-secret";
@@ -173,6 +176,8 @@ export async function runPlan(stack: string, opts: PlanOptions = {}): Promise<Pl
   const generated = opts.generatedValue ?? "generated-at-apply";
   const raw: PlanRun["raw"] = [];
 
+  recordUrns();
+  takeUrns();
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
@@ -210,7 +215,7 @@ export async function runPlan(stack: string, opts: PlanOptions = {}): Promise<Pl
     name: r.name,
     inputs: scrub(r.inputs, secretValues, `${r.type}::${r.name}`, leaks) as Record<string, unknown>,
   }));
-  return { stack, tier: cfg.tier.name, resources, outputs, warnings: [...loaded.warnings, ...cfg.warnings], raw, built, leaks };
+  return { stack, tier: cfg.tier.name, resources, outputs, warnings: [...loaded.warnings, ...cfg.warnings], raw, built, leaks, urns: takeUrns() };
 }
 
 /** The printable plan (no raw inputs). */
