@@ -1,10 +1,11 @@
 /**
- * @tierstack/cost — the price catalogue: every price is data with its source and date
- * (see /work/shared/reference/FACTS.md "Prices"), plus pure estimators over it.
+ * @tierstack/cost — the price catalogue: every price is data with its source and date,
+ * plus pure estimators over it.
  *
  * LLM prices: OpenRouter list prices per million tokens as published in pydantic genai-prices
- * (2026-08). Models served by our own llama.cpp / vLLM are priced 0 (source "local inference"):
- * their cost is the GPU node, which is in the infrastructure prices below.
+ * (2026-08; https://github.com/pydantic/genai-prices, prices/providers/openrouter.yml). Models
+ * served by our own llama.cpp / vLLM are priced 0 (source "local inference"): their cost is the
+ * GPU node, which is in the infrastructure prices below.
  */
 export * from "./infra.js";
 

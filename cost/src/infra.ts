@@ -1,6 +1,9 @@
 /**
  * Infrastructure prices (GCP us-central1, on-demand list prices, 730 hours a month), each with
- * its source and date, for the cost guards. Figures from FACTS.md "Prices".
+ * its source and date, for the cost guards. Sources (each entry names its own): the Cyclenerd
+ * google-cloud-pricing-cost-calculator pricing.yml
+ * (https://github.com/Cyclenerd/google-cloud-pricing-cost-calculator) and, for Cloud SQL,
+ * Infracost's price data (https://github.com/infracost/cloud-pricing-api).
  */
 export const HOURS_PER_MONTH = 730;
 
