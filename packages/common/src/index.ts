@@ -6,3 +6,4 @@ export * from "./db.js";
 export * from "./tokens.js";
 export * from "./token-store.js";
 export * from "./net.js";
+export * from "./backoff.js";
