@@ -1,16 +1,9 @@
 import { EnvReader, readBase, type BaseConfig } from "@tierstack/common";
+import { parseShardMap, type ShardConfig } from "@tierstack/shard-map";
 
-/** Protocol versions the gateway understands, newest first. */
-export const MODERN_VERSION = "2026-07-28";
-export const LEGACY_VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26"] as const;
-export type ShardProtocol = typeof MODERN_VERSION | (typeof LEGACY_VERSIONS)[number];
-
-export interface ShardConfig {
-  namespace: string;
-  replicas: string[];
-  /** The newest protocol version the shard's servers speak; older than 2026-07-28 ⇒ the gateway bridges modern clients. */
-  protocol: ShardProtocol;
-}
+// The shard map, its protocol versions and its parser live in @tierstack/shard-map (shared with the
+// stack config); re-exported here so the gateway's modules keep importing them from ./config.js.
+export { LEGACY_VERSIONS, MODERN_VERSION, type ShardConfig, type ShardProtocol } from "@tierstack/shard-map";
 
 export interface GatewayConfig extends BaseConfig {
   shards: ShardConfig[];
@@ -29,7 +22,7 @@ export interface GatewayConfig extends BaseConfig {
   upstreamTimeoutMs: number;
 }
 
-/** Every env key readConfig reads (a test checks stacks/services.ts lists the same set). */
+/** Every env key readConfig reads (a test checks catalog/services.ts lists the same set). */
 export const ENV_KEYS = [
   "PORT",
   "HOST",
@@ -50,68 +43,19 @@ export const ENV_KEYS = [
   "GATEWAY_UPSTREAM_TIMEOUT_MS",
 ] as const;
 
-/** Namespaces are path segments and tool-name prefixes (`<namespace>__<tool>`), so no `__`. */
-const NAMESPACE_RE = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
-const VERSIONS: readonly string[] = [MODERN_VERSION, ...LEGACY_VERSIONS];
-
-/**
- * Checks the shard map and returns one line per problem (empty when valid). Accepted shapes per namespace:
- *   "dev-tools": ["http://127.0.0.1:9101/mcp", ...]
- *   "dev-tools": { "replicas": [...], "protocol": "2025-11-25" }
- */
+/** Checks a parsed shard map: `{ shards, problems }`, one line per problem (see @tierstack/shard-map). */
 export function checkShards(value: unknown): { shards: ShardConfig[]; problems: string[] } {
-  const problems: string[] = [];
-  const shards: ShardConfig[] = [];
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { shards, problems: ["expected an object mapping namespace to replica URLs"] };
-  }
-  const entries = Object.entries(value as Record<string, unknown>);
-  if (entries.length === 0) problems.push("no namespaces: at least one is required");
-  for (const [namespace, spec] of entries) {
-    if (!NAMESPACE_RE.test(namespace)) {
-      problems.push(`namespace ${JSON.stringify(namespace)}: expected 1-32 of a-z 0-9 -, starting and ending with a letter or digit`);
-      continue;
-    }
-    let replicas: unknown = spec;
-    let protocol: unknown = LEGACY_VERSIONS[0];
-    if (typeof spec === "object" && spec !== null && !Array.isArray(spec)) {
-      const o = spec as Record<string, unknown>;
-      replicas = o.replicas;
-      if (o.protocol !== undefined) protocol = o.protocol;
-      for (const k of Object.keys(o)) if (k !== "replicas" && k !== "protocol") problems.push(`${namespace}: unknown key ${JSON.stringify(k)} (expected replicas, protocol)`);
-    }
-    if (typeof protocol !== "string" || !VERSIONS.includes(protocol)) {
-      problems.push(`${namespace}.protocol=${JSON.stringify(protocol)}: expected one of ${VERSIONS.join(", ")}`);
-    }
-    if (!Array.isArray(replicas) || replicas.length === 0) {
-      problems.push(`${namespace}: expected a non-empty array of replica URLs`);
-      continue;
-    }
-    const seen = new Set<string>();
-    const ok: string[] = [];
-    replicas.forEach((r, i) => {
-      if (typeof r !== "string") return problems.push(`${namespace}[${i}]: expected a URL string`);
-      try {
-        const u = new URL(r);
-        if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("protocol");
-      } catch {
-        return problems.push(`${namespace}[${i}]=${JSON.stringify(r)}: expected an http(s) URL`);
-      }
-      if (seen.has(r)) return problems.push(`${namespace}[${i}]=${JSON.stringify(r)}: listed twice`);
-      seen.add(r);
-      ok.push(r);
-    });
-    shards.push({ namespace, replicas: ok, protocol: protocol as ShardProtocol });
-  }
-  return { shards, problems };
+  return parseShardMap(value);
 }
 
 export function readConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
   const r = new EnvReader(env);
   const base = readBase(r, 7402);
   let shards: ShardConfig[] = [];
-  r.json<unknown>("GATEWAY_SHARDS", (v) => {
-    const checked = checkShards(v);
+  // EnvReader reports unparsable JSON; the text (not the parsed value) goes to the parser so it also
+  // refuses a namespace or key given twice, which JSON.parse would silently collapse.
+  r.json<unknown>("GATEWAY_SHARDS", () => {
+    const checked = parseShardMap(env.GATEWAY_SHARDS ?? "");
     shards = checked.shards;
     return checked.problems.length ? checked.problems.join("; ") : undefined;
   });
