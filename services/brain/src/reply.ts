@@ -1,0 +1,214 @@
+/**
+ * One inbound message of a leased learner, end to end. Either resume the reply a crash left
+ * recorded, or: read what the decision needs, `decide` (decide.ts, pure), perform what the
+ * decision asks (opt-out marks, the payment link, the LLM call with its retries and dead letter),
+ * record the reply in one transaction, then send it and settle: the outbound row "sent" or
+ * "failed" and the inbound message done in one statement (which may also release the lease).
+ * The worker loops (worker.ts) own claims, leases and order; this module owns one message.
+ */
+import type { FastifyBaseLogger } from "fastify";
+import type Stripe from "stripe";
+import type { Counter, Histogram } from "prom-client";
+import { backoffDelay, redactPhone } from "@tierstack/common";
+import { decide, utcDay, type Decision, type DecisionInput } from "./decide.js";
+import { LlmError, type LlmClient } from "./llm.js";
+import type { Placement } from "./placement.js";
+import type { BrainStore, InboundMessage, Learner, OutboundRow, Release, ReplyRecord, Work } from "./store/index.js";
+import { createPaymentLink } from "./stripe.js";
+import { choose, reengagement, templates, texts, type OutboundPayload } from "./templates.js";
+import type { Outbound, WhatsAppSender } from "./whatsapp.js";
+
+export interface WorkerMetrics {
+  replies: Counter<"kind">;
+  sendFailures: Counter<"reason">;
+  llmLatency: Histogram<"model" | "outcome">;
+}
+
+/** What answering one message needs; the worker's context adds the lease and the poll. */
+export interface ReplyContext {
+  store: BrainStore;
+  llm: LlmClient;
+  sender: WhatsAppSender;
+  stripe?: Stripe;
+  placement: Placement;
+  now: () => number;
+  log: FastifyBaseLogger;
+  metrics: WorkerMetrics;
+  templateLanguage: string;
+  /** Stripe price id per plan env key (plans[...].stripePriceEnv). */
+  prices: Record<string, string | undefined>;
+  /** Give up on a message after this many failed LLM rounds (dead letter). */
+  maxAttempts?: number;
+  /** Give up on a send after this many retryable failures. */
+  maxSendAttempts?: number;
+  /** Base delay before a learner with a failing message is tried again. */
+  retryBaseMs?: number;
+}
+
+/** Settled (the learner as it now is; `released` when the final write also released the lease), or retry at. */
+export type Handled = { learner: Learner; released?: boolean } | { retryAt: number };
+/** History and usage read with the claim: valid for the learner's first pending message only. */
+export type Context = Work["context"];
+/** What performing a decision produced: a reply to record, a message settled without one, or a retry. */
+type Acted = { learner: Learner; record: ReplyRecord } | { learner: Learner; inbound: "done" | "failed" } | { retryAt: number };
+
+export const HISTORY_ROWS = 60;
+const MAX_REPLY = 4096;
+
+export class Replier {
+  constructor(private readonly ctx: ReplyContext) {}
+
+  /** Answer one inbound message (or resume a recorded reply); resolves once it is settled or to be retried. */
+  async handle(learner: Learner, m: InboundMessage, context?: Context, release?: Release): Promise<Handled> {
+    const { store } = this.ctx;
+    let out = m.outbound;
+    if (!out) {
+      const t = this.ctx.now();
+      const r = await this.act(decide(await this.input(learner, m, context, t)), learner, m, t);
+      if ("retryAt" in r) return r;
+      if ("inbound" in r) {
+        await store.completeInbound(m.id, r.inbound);
+        return { learner: r.learner };
+      }
+      out = await store.recordReply(r.record);
+      learner = r.learner;
+    }
+    if (out.state === "pending") {
+      const sent = await this.deliver(out, learner, m.id, release);
+      if (sent !== true) return sent;
+      return { learner, released: release !== undefined };
+    }
+    await store.completeInbound(m.id, "done");
+    return { learner };
+  }
+
+  /** The decision's input: today's usage and the history come from the claim when it is fresh, else from the store. */
+  private async input(learner: Learner, m: InboundMessage, context: Context | undefined, t: number): Promise<DecisionInput> {
+    const { store } = this.ctx;
+    const day = utcDay(t);
+    const [usage, history] = context?.day === day
+      ? [context.usage, context.history]
+      : await Promise.all([store.usageTotals(learner.id, day), store.history(learner.id, HISTORY_ROWS)]);
+    return { body: m.body, learner, now: t, usage, history, prices: this.ctx.prices, stripe: Boolean(this.ctx.stripe) };
+  }
+
+  /** The I/O for each kind of decision. Nothing is written for the reply itself: the caller records it. */
+  private async act(d: Decision, learner: Learner, m: InboundMessage, t: number): Promise<Acted> {
+    const { store, log } = this.ctx;
+    const record = (payload: OutboundPayload, extra: Partial<ReplyRecord> = {}): ReplyRecord => ({
+      learnerId: learner.id,
+      outbound: { key: `reply:${m.waId}`, payload: JSON.stringify(payload), at: t },
+      ...extra,
+    });
+    switch (d.kind) {
+      case "stop":
+        await store.setOptedOut(learner.id, true);
+        log.info({ learner: redactPhone(learner.phone) }, "learner opted out");
+        return { learner: { ...learner, optedOut: true }, record: record(this.text(learner.phone, d.body)) };
+      case "start":
+        await store.setOptedOut(learner.id, false);
+        return { learner: { ...learner, optedOut: false }, record: record(this.text(learner.phone, d.body)) };
+      case "ignore":
+        return { learner, inbound: "done" };
+      case "re-engage": {
+        // The message waited past the 24-hour window: only a template may go out, so no LLM call.
+        const msg: Outbound = { kind: "template", to: learner.phone, template: d.template, language: this.ctx.templateLanguage };
+        return { learner, record: record({ msg, outsideWindow: msg }) };
+      }
+      case "quota":
+        return { learner: { ...learner, quotaNoticeDay: d.day }, record: record(this.text(learner.phone, d.body), { quotaNoticeDay: d.day }) };
+      case "payment-link": {
+        const link = await this.paymentLink(learner, d);
+        const payload: OutboundPayload = link
+          ? { msg: { kind: "text", to: learner.phone, body: texts.overQuota(link) }, outsideWindow: { kind: "template", to: learner.phone, template: templates.paymentLink, language: this.ctx.templateLanguage, params: [link] } }
+          : this.text(learner.phone, texts.overQuota());
+        return { learner: { ...learner, quotaNoticeDay: d.day }, record: record(payload, { quotaNoticeDay: d.day }) };
+      }
+      case "llm":
+        return this.ask(d, learner, m, t, record);
+    }
+  }
+
+  /** The LLM call; a failure counts an attempt and retries the learner later, or dead-letters the message after the last one. */
+  private async ask(d: Extract<Decision, { kind: "llm" }>, learner: Learner, m: InboundMessage, t: number, record: (p: OutboundPayload, extra?: Partial<ReplyRecord>) => ReplyRecord): Promise<Acted> {
+    const { store, log, metrics } = this.ctx;
+    const target = await this.ctx.placement.place({ id: learner.id, plan: d.plan });
+    if (target.kind === "dedicated") {
+      // The sandbox path plugs in here on tier-100; until then the shared process answers.
+      log.warn({ learner: redactPhone(learner.phone), sandbox: target.sandbox }, "dedicated placement not wired yet: answering in the shared process");
+    }
+    const started = performance.now();
+    try {
+      const res = await this.ctx.llm.complete({ model: d.model, fallbackModel: d.fallbackModel, messages: d.messages, user: learner.id });
+      metrics.llmLatency.observe({ model: res.model, outcome: "ok" }, (performance.now() - started) / 1000);
+      const reply = res.text.trim() || "…";
+      return {
+        learner,
+        record: record(this.text(learner.phone, reply), {
+          history: { user: d.text, assistant: reply, at: t },
+          usage: { learnerId: learner.id, day: d.day, model: res.model, messages: 1, promptTokens: res.promptTokens, completionTokens: res.completionTokens, costUsd: res.costUsd },
+        }),
+      };
+    } catch (err) {
+      metrics.llmLatency.observe({ model: d.model, outcome: "error" }, (performance.now() - started) / 1000);
+      const attempts = await store.bumpAttempts(m.id);
+      log.warn({ err: err instanceof LlmError ? err.message : err, attempts, learner: redactPhone(learner.phone) }, "LLM failed");
+      if (attempts < (this.ctx.maxAttempts ?? 5)) return { retryAt: this.backoff(attempts) };
+      await store.addDeadLetter("worker", `LLM failed ${attempts} times: ${String((err as Error).message ?? err).slice(0, 300)}`, JSON.stringify({ waId: m.waId, learnerId: learner.id }), t);
+      return { learner, inbound: "failed" };
+    }
+  }
+
+  private async paymentLink(learner: Learner, d: Extract<Decision, { kind: "payment-link" }>): Promise<string | undefined> {
+    if (!this.ctx.stripe) return undefined;
+    try {
+      return await createPaymentLink(this.ctx.stripe, { learnerId: learner.id, priceId: d.priceId, plan: d.plan });
+    } catch (err) {
+      this.ctx.log.warn({ err, learner: redactPhone(learner.phone) }, "payment link failed: sending the notice without it");
+      return undefined;
+    }
+  }
+
+  /** Free text inside the window; the re-engagement template if the window has closed by send time. */
+  private text(to: string, body: string): OutboundPayload {
+    return { msg: { kind: "text", to, body: body.slice(0, MAX_REPLY) }, outsideWindow: reengagement(to, this.ctx.templateLanguage) };
+  }
+
+  /** When to try the learner again after `attempts` failures: retryBaseMs doubling per attempt, at most 5 minutes, no jitter. */
+  private backoff(attempts: number): number {
+    return this.ctx.now() + backoffDelay(Math.max(0, attempts - 1), { baseMs: this.ctx.retryBaseMs ?? 1000, maxMs: 5 * 60_000, jitter: 0 });
+  }
+
+  /** Send a recorded outbound row; true when settled (sent or failed for good), else when to retry. */
+  async deliver(out: OutboundRow, learner: Learner, inboundId?: number, release?: Release): Promise<true | { retryAt: number }> {
+    const { store, sender, log, metrics } = this.ctx;
+    const t = this.ctx.now();
+    let msg: Outbound;
+    try {
+      msg = choose(JSON.parse(out.payload) as OutboundPayload, learner.lastInboundAt, t);
+    } catch (err) {
+      await store.finishReply(out.id, { state: "failed", error: `unreadable payload: ${(err as Error).message}` }, inboundId, t, release);
+      return true;
+    }
+    const res = await sender.send(msg);
+    if (res.ok) {
+      await store.finishReply(out.id, { state: "sent", waMessageId: res.messageId }, inboundId, this.ctx.now(), release);
+      metrics.replies.inc({ kind: msg.kind });
+      return true;
+    }
+    const error = `${res.status}${res.code !== undefined ? ` (#${res.code})` : ""} ${res.error}`.slice(0, 500);
+    if (res.retryable && !res.ambiguous) {
+      const attempts = await store.bumpOutbound(out.id, error, this.ctx.now());
+      if (attempts < (this.ctx.maxSendAttempts ?? 5)) {
+        metrics.sendFailures.inc({ reason: "retry" });
+        log.warn({ error, attempts, learner: redactPhone(learner.phone) }, "send failed: will retry");
+        return { retryAt: this.backoff(attempts) };
+      }
+    }
+    // Final: not retryable, out of attempts, or ambiguous (it may have reached Meta: resending risks a duplicate).
+    await store.finishReply(out.id, { state: "failed", error: res.ambiguous ? `ambiguous, not resent: ${error}` : error }, inboundId, this.ctx.now(), release);
+    metrics.sendFailures.inc({ reason: res.ambiguous ? "ambiguous" : "final" });
+    log.error({ error, learner: redactPhone(learner.phone) }, "send failed");
+    return true;
+  }
+}
