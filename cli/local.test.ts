@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { services } from "../stacks/services.js";
+import { services } from "../catalog/services.js";
 
 const root = resolve(__dirname, "..");
 const dir = mkdtempSync(join(tmpdir(), "tierstack-local-"));

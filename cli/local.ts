@@ -4,7 +4,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync }
 import net from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { services, serviceNames, type ServiceName } from "../stacks/services.js";
+import { services, serviceNames, type ServiceName } from "../catalog/services.js";
 
 // The kit is an ES module; this CommonJS CLI loads it once, at the start of runLocal.
 let freePort: () => Promise<number>;

@@ -2,7 +2,7 @@
  * `tierstack <command>`: the platform's CLI. Commands: plan (offline inventory under Pulumi
  * mocks), local (run the services on this machine; cli/local.ts) and token (agent tokens).
  */
-import { ConfigError } from "../stacks/config.js";
+import { ConfigError } from "../config/config.js";
 import { TierNotBuiltError } from "../stacks/program.js";
 import { PlanError, planStack } from "./plan.js";
 import { renderTable } from "./plan-table.js";

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { namespace, parseStackConfig, secretConfigKeys, type RawConfig } from "../stacks/config.js";
+import { namespace, parseStackConfig, secretConfigKeys, type RawConfig } from "../config/config.js";
 import { buildStackWithParts, type BuiltStack } from "../stacks/program.js";
 import { recordUrns, takeUrns, type RecordedUrn } from "./plan-urns.js";
 

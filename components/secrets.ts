@@ -7,7 +7,7 @@
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { platformSecrets, secretId, type SecretName } from "../stacks/secrets.js";
+import { platformSecrets, secretId, type SecretName } from "../catalog/secrets.js";
 
 export interface PlatformSecretsArgs {
   stack: string;

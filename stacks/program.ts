@@ -2,38 +2,47 @@
  * The Pulumi program as a function: reads the stack config, checks it (one-line ConfigError),
  * and builds the stack's tier with that tier's builder. index.ts hands it to `pulumi up`;
  * `tierstack plan` and the tests call it under Pulumi's runtime mocks. A new tier plugs in by
- * adding its builder below and setting `built: true` in stacks/tiers.ts.
+ * adding its composition (stacks/<tier>.ts), its member of BuiltStack and its builder below, and
+ * setting `built: true` in catalog/tiers.ts.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { SingleBox } from "../components/single-box.js";
-import { namespace, parseStackConfig, secretConfigKeys, type StackConfig } from "./config.js";
-import type { TierName } from "./tiers.js";
+import { SingleBox } from "./single-box.js";
+import { namespace, parseStackConfig, secretConfigKeys, type StackConfig } from "../config/config.js";
+import type { TierName } from "../catalog/tiers.js";
 
 export class TierNotBuiltError extends Error {
   override name = "TierNotBuiltError";
 }
 
-export interface StackOutputs {
+/** What every tier exports. */
+export interface CommonOutputs {
   tier: string;
   publicHostnames: string[];
   privateHostnames: string[];
-  vmName: pulumi.Output<string>;
-  dataDisk: pulumi.Output<string>;
-  tunnelId: pulumi.Output<string>;
   secretIds: string[];
 }
 
-export interface BuiltStack {
-  outputs: StackOutputs;
-  singleBox: SingleBox;
+export interface SingleBoxOutputs extends CommonOutputs {
+  vmName: pulumi.Output<string>;
+  dataDisk: pulumi.Output<string>;
+  tunnelId: pulumi.Output<string>;
 }
 
-type TierBuilder = (cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>) => BuiltStack;
+/** The program's result, one member per built tier (tier-50 and tier-100 join the union). */
+export type BuiltStack = { tier: "single-box"; outputs: SingleBoxOutputs; root: SingleBox };
 
-function buildSingleBox(cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>): BuiltStack {
+export type StackOutputs = BuiltStack["outputs"];
+
+type TierBuilder<T extends TierName> = (
+  cfg: StackConfig,
+  configSecrets: Record<string, pulumi.Output<string>>,
+) => Extract<BuiltStack, { tier: T }>;
+
+function buildSingleBox(cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>): Extract<BuiltStack, { tier: "single-box" }> {
   const box = new SingleBox(cfg.stack, { config: cfg, configSecrets });
   return {
-    singleBox: box,
+    tier: "single-box",
+    root: box,
     outputs: {
       tier: cfg.tier.name,
       publicHostnames: box.publicHostnames,
@@ -47,7 +56,7 @@ function buildSingleBox(cfg: StackConfig, configSecrets: Record<string, pulumi.O
 }
 
 /** One builder per built tier. */
-export const tierBuilders: Partial<Record<TierName, TierBuilder>> = {
+export const tierBuilders: { [T in TierName]?: TierBuilder<T> } = {
   "single-box": buildSingleBox,
 };
 
@@ -58,7 +67,7 @@ export function currentConfig(): StackConfig {
 
 export async function buildStackWithParts(): Promise<BuiltStack> {
   const cfg = currentConfig();
-  const builder = tierBuilders[cfg.tier.name];
+  const builder = tierBuilders[cfg.tier.name] as TierBuilder<TierName> | undefined;
   if (!cfg.tier.built || !builder) throw new TierNotBuiltError(`${cfg.tier.name} is not built yet (issue: ${cfg.tier.issue})`);
   const config = new pulumi.Config(namespace);
   const configSecrets: Record<string, pulumi.Output<string>> = {};

@@ -10,11 +10,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadStackConfig } from "../cli/plan.js";
-import { renderCloudInit, renderFetchSecrets, unitFileName } from "../components/cloud-init.js";
-import { parseStackConfig, type StackConfig } from "../stacks/config.js";
-import { services, serviceNames } from "../stacks/services.js";
+import { renderCloudInit, renderFetchSecrets, unitFileName } from "../stacks/single-box/cloud-init.js";
+import { parseStackConfig, type StackConfig } from "../config/config.js";
+import { services, serviceNames } from "../catalog/services.js";
 import { plans } from "../services/brain/src/plans.js";
-import { serviceSecretBindings, singleBoxBoot } from "../stacks/units.js";
+import { serviceSecretBindings, singleBoxBoot } from "../stacks/single-box/units.js";
 
 function config(overrides: Record<string, string> = {}): StackConfig {
   return parseStackConfig(loadStackConfig("single-box", { overrides }).config, "single-box");

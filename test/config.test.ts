@@ -9,9 +9,9 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadStackConfig, repoRoot } from "../cli/plan.js";
 import { projectFile } from "../cli/project-file.js";
-import { ConfigError, parseStackConfig, type RawConfig } from "../stacks/config.js";
+import { ConfigError, parseStackConfig, type RawConfig } from "../config/config.js";
 import { buildStack, tierBuilders } from "../stacks/program.js";
-import { sizeKeys, tierNames, tiers } from "../stacks/tiers.js";
+import { sizeKeys, tierNames, tiers } from "../catalog/tiers.js";
 
 const base = loadStackConfig("single-box").config;
 
@@ -53,6 +53,9 @@ describe("bad configuration: one clear line each", () => {
     { what: "missing GCP project", overrides: { "gcp:project": undefined }, key: "gcp:project", value: '""', accepted: /GCP project id/ },
     { what: "missing config secret", overrides: { "tierstack:stripeSecretKey": undefined }, key: "tierstack:stripeSecretKey", value: '""', accepted: /pulumi config set --secret tierstack:stripeSecretKey/ },
     { what: "bad shard map", overrides: { "tierstack:gatewayShardMap": '{"dev-tools": "not-a-list"}' }, key: "tierstack:gatewayShardMap", value: "dev-tools", accepted: /namespace/ },
+    { what: "empty shard map", overrides: { "tierstack:gatewayShardMap": "{}" }, key: "tierstack:gatewayShardMap", value: "no namespaces", accepted: /replicas/ },
+    { what: "shard map with an unknown protocol", overrides: { "tierstack:gatewayShardMap": '{"dev-tools": {"replicas": ["http://a/mcp"], "protocol": "2024-11-05"}}' }, key: "tierstack:gatewayShardMap", value: "2024-11-05", accepted: /2026-07-28/ },
+    { what: "missing shard map", overrides: { "tierstack:gatewayShardMap": undefined }, key: "tierstack:gatewayShardMap", value: '""', accepted: /namespace/ },
   ];
 
   for (const c of cases) {
@@ -65,6 +68,17 @@ describe("bad configuration: one clear line each", () => {
       expect(message).toMatch(c.accepted);
     });
   }
+
+  it("accepts both shard-map shapes and both protocol eras per namespace, in the gateway's canonical form", () => {
+    const cfg = parseWith({
+      "tierstack:gatewayShardMap": '{"dev-tools": ["http://a:9101/mcp"], "search": {"replicas": ["http://b:9102/mcp", "http://c:9102/mcp"], "protocol": "2026-07-28"}}',
+    });
+    expect(JSON.parse(cfg.gatewayShardMap)).toEqual({
+      "dev-tools": { replicas: ["http://a:9101/mcp"], protocol: "2025-11-25" },
+      search: { replicas: ["http://b:9102/mcp", "http://c:9102/mcp"], protocol: "2026-07-28" },
+    });
+    expect(cfg.gatewayShardMap).not.toContain("\n");
+  });
 
   it("accepts the reference stack and applies tier defaults", () => {
     const cfg = parseWith({});

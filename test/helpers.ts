@@ -1,6 +1,7 @@
 /** Shared helpers for the program tests: sentinels, raw-input walking, lookups. */
 import * as pulumi from "@pulumi/pulumi";
 import type { PlanRun } from "../cli/plan.js";
+import type { BuiltStack } from "../stacks/program.js";
 
 /** What the mocks return for every generated secret (random results). */
 export const SENTINEL = "SENTINEL0generated0c0ffee";
@@ -51,4 +52,10 @@ export function one(run: PlanRun, suffix: string): RawResource {
 /** Unwraps a secret marker (or returns the value). */
 export function reveal(value: unknown): unknown {
   return pulumi.runtime.isRpcSecret(value) ? (value as { value: unknown }).value : value;
+}
+
+/** The program's result for one tier (fails the test when the plan built another). */
+export function builtAs<T extends BuiltStack["tier"]>(run: PlanRun, tier: T): Extract<BuiltStack, { tier: T }> {
+  if (run.built.tier !== tier) throw new Error(`expected a ${tier} plan, got ${run.built.tier}`);
+  return run.built as Extract<BuiltStack, { tier: T }>;
 }

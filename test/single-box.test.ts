@@ -6,9 +6,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { runPlan, SECRET, type PlanRun } from "../cli/plan.js";
 import { iapRange } from "../components/network.js";
 import { catchAll } from "../components/tunnel.js";
-import { platformSecrets } from "../stacks/secrets.js";
-import { services, serviceNames } from "../stacks/services.js";
-import { allSecretMarkers, configSecretValues, one, ofType, plainStrings, reveal, secretStrings, SENTINEL } from "./helpers.js";
+import { platformSecrets } from "../catalog/secrets.js";
+import { services, serviceNames } from "../catalog/services.js";
+import { allSecretMarkers, builtAs, configSecretValues, one, ofType, plainStrings, reveal, secretStrings, SENTINEL } from "./helpers.js";
 
 let run: PlanRun;
 
@@ -157,7 +157,7 @@ describe("secrets never leak", () => {
     const userData = metadata["user-data"];
     expect(typeof userData).toBe("string");
     expect(containsSecret(userData as string)).toBe(false);
-    expect(userData).toBe(run.built.singleBox.userData);
+    expect(userData).toBe(builtAs(run, "single-box").root.userData);
     for (const s of platformSecrets) {
       if (s.readByBox === false) expect(userData).not.toContain(`tierstack-single-box-${s.name}`);
       else expect(userData).toContain(`tierstack-single-box-${s.name}`);
@@ -176,9 +176,9 @@ describe("data disk", () => {
     const attached = vm.inputs.attachedDisks as { source: string; deviceName: string }[];
     expect(attached).toEqual([{ source: `${disk.name}-id`, deviceName: "tierstack-data", mode: "READ_WRITE" }]);
     expect((vm.inputs.bootDisk as { autoDelete: boolean }).autoDelete).toBe(true);
-    const diskResource = run.built.singleBox.dataDisk.disk as unknown as { __protect?: boolean };
+    const diskResource = builtAs(run, "single-box").root.dataDisk.disk as unknown as { __protect?: boolean };
     expect(diskResource.__protect).toBe(true);
-    const vmResource = run.built.singleBox.vm.instance as unknown as { __protect?: boolean };
+    const vmResource = builtAs(run, "single-box").root.vm.instance as unknown as { __protect?: boolean };
     expect(vmResource.__protect).toBeFalsy();
   });
 

@@ -16,7 +16,7 @@ describe("LLM prices", () => {
     expect(new Set(llmPrices.map((p) => p.model.toLowerCase())).size).toBe(llmPrices.length);
   });
 
-  it("matches FACTS.md (OpenRouter via genai-prices 2026-08)", () => {
+  it("matches the OpenRouter prices in pydantic genai-prices (2026-08)", () => {
     expect(llmPriceOf("anthropic/claude-sonnet-4.5")).toMatchObject({ inputPerMTok: 3, outputPerMTok: 15, date: "2026-08" });
     expect(llmPriceOf("openai/gpt-4.1-mini")).toMatchObject({ inputPerMTok: 0.4, outputPerMTok: 1.6 });
     expect(llmPriceOf("openai/gpt-4o-mini")).toMatchObject({ inputPerMTok: 0.15, outputPerMTok: 0.6 });

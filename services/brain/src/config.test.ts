@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "@tierstack/common";
-import { services } from "../../../stacks/services.js";
+import { services } from "../../../catalog/services.js";
 import { loadConfig } from "./config.js";
 import { plans } from "./plans.js";
 
@@ -17,7 +17,7 @@ const valid = {
 };
 
 describe("brain config", () => {
-  it("reads exactly the env keys listed for the brain in stacks/services.ts", () => {
+  it("reads exactly the env keys listed for the brain in catalog/services.ts", () => {
     const read = new Set<string>();
     const env = new Proxy({ ...valid } as Record<string, string | undefined>, {
       get(target, key) {

@@ -2,7 +2,7 @@ import { EnvReader, readBase, type BaseConfig } from "@tierstack/common";
 
 /**
  * The brain's configuration, validated once at start (one line per bad key). Every key read
- * here is listed in the "brain" entry of stacks/services.ts; config.test.ts checks both ways.
+ * here is listed in the "brain" entry of catalog/services.ts; config.test.ts checks both ways.
  */
 export interface BrainConfig extends BaseConfig {
   databaseUrl: string;

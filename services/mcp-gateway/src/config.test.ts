@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "@tierstack/common";
-import { services } from "../../../stacks/services.js";
+import { services } from "../../../catalog/services.js";
 import { ENV_KEYS, checkShards, readConfig } from "./config.js";
 
 const base = { TOKENS_DATABASE_URL: "sqlite:/tmp/x.db" };

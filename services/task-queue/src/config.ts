@@ -1,6 +1,6 @@
 import { EnvReader, parseDatabaseUrl, readBase, type BaseConfig, type DatabaseTarget } from "@tierstack/common";
 
-/** Every key this service reads; stacks/services.ts lists the same (a test checks both ways). */
+/** Every key this service reads; catalog/services.ts lists the same (a test checks both ways). */
 export interface TaskQueueConfig extends BaseConfig {
   database: DatabaseTarget;
   databaseUrl: string;

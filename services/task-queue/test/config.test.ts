@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "@tierstack/common";
-import { services } from "../../../stacks/services.js";
+import { services } from "../../../catalog/services.js";
 import { readConfig } from "../src/config.js";
 
 describe("task-queue config", () => {

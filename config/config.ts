@@ -4,9 +4,10 @@
  * the tests share. Every bad value throws a ConfigError whose message is one line naming the
  * key, the value and what is accepted.
  */
-import { images, parseImageRef, type ImageRef } from "./images.js";
-import { acceptedMachineTypes, machineInfo, type MachineInfo } from "./machines.js";
-import { isTierName, sizeKeys, tierNames, tiers, type SizeKey, type TierSpec } from "./tiers.js";
+import { formatShardMap, parseShardMap } from "@tierstack/shard-map";
+import { images, parseImageRef, type ImageRef } from "../catalog/images.js";
+import { acceptedMachineTypes, machineInfo, type MachineInfo } from "../catalog/machines.js";
+import { isTierName, sizeKeys, tierNames, tiers, type SizeKey, type TierSpec } from "../catalog/tiers.js";
 
 export const namespace = "tierstack";
 
@@ -23,7 +24,7 @@ export interface ConfigKeySpec {
 }
 
 export const configSchema: ConfigKeySpec[] = [
-  { key: "tier", type: "string", required: true, description: `Scaling tier to build: ${tierNames.join(" | ")} (see stacks/tiers.ts)` },
+  { key: "tier", type: "string", required: true, description: `Scaling tier to build: ${tierNames.join(" | ")} (see catalog/tiers.ts)` },
   { key: "domain", type: "string", required: true, description: "DNS zone the public hostnames live under (a Cloudflare zone), e.g. example.com" },
   { key: "region", type: "string", default: "us-central1", description: "GCP region for the network, router and snapshot schedule" },
   { key: "zone", type: "string", default: "us-central1-a", description: "GCP zone of the VM and data disk (inside region)" },
@@ -37,11 +38,11 @@ export const configSchema: ConfigKeySpec[] = [
   { key: "whatsappPhoneNumberId", type: "string", required: true, description: "WhatsApp Cloud API sending phone number id (not secret)" },
   { key: "llamaModel", type: "string", default: "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M", description: "Hugging Face GGUF repo:quant llama-server loads (-hf) when the box has a GPU" },
   { key: "cloudModel", type: "string", default: "openrouter/openai/gpt-4o-mini", description: "LiteLLM model id of the cloud model (through OpenRouter)" },
-  { key: "gatewayShardMap", type: "string", default: "{}", description: "GATEWAY_SHARDS for the MCP gateway: JSON map namespace → list of MCP server URLs" },
+  { key: "gatewayShardMap", type: "string", required: true, description: 'The MCP gateway\'s shard map (GATEWAY_SHARDS), JSON: {"<namespace>": ["http://…", …]} or {"<namespace>": {"replicas": ["http://…"], "protocol": "2026-07-28" | "2025-11-25" | …}}' },
   ...images.map((i): ConfigKeySpec => ({ key: i.key, type: "string", default: i.default, description: `Image of ${i.runs}: repo:tag, plus @sha256:<digest> where a source gives one. Default source: ${i.source}` })),
   // Declared keys without a default are required by the Pulumi CLI, so tier-dependent sizes
   // default to 0, which means "the tier's default" (0 is never a different allowed value).
-  ...sizeKeys.map((k): ConfigKeySpec => ({ key: k, type: "integer", default: 0, description: `Size override (${tiers["single-box"].sizes[k].unit}); 0 = the tier catalogue's default; allowed range per tier in stacks/tiers.ts` })),
+  ...sizeKeys.map((k): ConfigKeySpec => ({ key: k, type: "integer", default: 0, description: `Size override (${tiers["single-box"].sizes[k].unit}); 0 = the tier catalogue's default; allowed range per tier in catalog/tiers.ts` })),
   { key: "whatsappAppSecret", type: "string", secret: true, required: true, description: "Meta app secret (verifies X-Hub-Signature-256)" },
   { key: "whatsappAccessToken", type: "string", secret: true, required: true, description: "WhatsApp Cloud API bearer token" },
   { key: "stripeSecretKey", type: "string", secret: true, required: true, description: "Stripe API secret key" },
@@ -85,6 +86,7 @@ export interface StackConfig {
   whatsappPhoneNumberId: string;
   llamaModel: string;
   cloudModel: string;
+  /** The shard map in the gateway's canonical one-line form (every namespace with its protocol). */
   gatewayShardMap: string;
   images: Record<string, ImageRef>;
   /** Non-fatal findings (images pinned by tag only); `plan` prints them on stderr. */
@@ -203,8 +205,10 @@ export function parseStackConfig(raw: RawConfig, stack: string): StackConfig {
   const cloudModel = required("cloudModel", "a LiteLLM model id such as openrouter/openai/gpt-4o-mini");
   if (!/^[\w.-]+(\/[\w.:-]+)+$/.test(cloudModel)) throw bad("cloudModel", cloudModel, "provider/model, e.g. openrouter/openai/gpt-4o-mini");
 
-  const gatewayShardMap = required("gatewayShardMap", 'JSON {"namespace": ["http://host:port", …]}');
-  if (!isShardMap(gatewayShardMap)) throw bad("gatewayShardMap", gatewayShardMap, 'JSON {"namespace": ["http://host:port", …]} on one line');
+  const shardMapShape = 'JSON {"<namespace>": ["http://…"]} or {"<namespace>": {"replicas": ["http://…"], "protocol": "2026-07-28"}}';
+  const shardMap = parseShardMap(required("gatewayShardMap", shardMapShape));
+  if (shardMap.problems.length > 0) throw bad("gatewayShardMap", value("gatewayShardMap"), shardMapShape, `is not valid (${shardMap.problems.join("; ")})`);
+  const gatewayShardMap = formatShardMap(shardMap.shards);
 
   const warnings: string[] = [];
   const imageRefs: Record<string, ImageRef> = {};
@@ -250,14 +254,3 @@ export function parseStackConfig(raw: RawConfig, stack: string): StackConfig {
   };
 }
 
-function isShardMap(text: string): boolean {
-  if (text.includes("\n")) return false;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return false;
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return false;
-  return Object.values(parsed).every((urls) => Array.isArray(urls) && urls.every((u) => typeof u === "string" && /^https?:\/\/\S+$/.test(u)));
-}

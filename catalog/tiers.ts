@@ -2,7 +2,7 @@
  * The tier catalogue: what each scaling tier contains, its capacity targets and the sizes a
  * stack may choose. One source of truth for the Pulumi program, `tierstack plan`, and later
  * the policies, `capacity` and the migrations. Figures come from the product's own planning
- * analyses (shared/reference/FACTS.md, "Planning figures"); where a figure was measured at a
+ * analyses; where a figure was measured at a
  * different agent count than the tier's target, `atAgents` says so.
  */
 export type TierName = "single-box" | "tier-50" | "tier-100";

@@ -4,18 +4,18 @@
  * their own composition (GKE, Cloud SQL, Redis) reusing the network, secrets and edge parts.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../stacks/config.js";
-import { edgeRoutes } from "../stacks/edge.js";
-import type { SecretName } from "../stacks/secrets.js";
-import { singleBoxBoot, sqlitePaths, type BootSpec } from "../stacks/units.js";
-import { AccessGate } from "./access.js";
-import { renderCloudInit } from "./cloud-init.js";
-import { DataDisk } from "./data-disk.js";
-import { PlatformNetwork } from "./network.js";
-import { PlatformSecrets } from "./secrets.js";
-import { RuntimeServiceAccount } from "./service-account.js";
-import { CloudflareTunnel } from "./tunnel.js";
-import { PlatformVm } from "./vm.js";
+import type { StackConfig } from "../config/config.js";
+import { edgeRoutes } from "../catalog/edge.js";
+import type { SecretName } from "../catalog/secrets.js";
+import { singleBoxBoot, sqlitePaths, type BootSpec } from "./single-box/units.js";
+import { AccessGate } from "../components/access.js";
+import { renderCloudInit } from "./single-box/cloud-init.js";
+import { DataDisk } from "../components/data-disk.js";
+import { PlatformNetwork } from "../components/network.js";
+import { PlatformSecrets } from "../components/secrets.js";
+import { RuntimeServiceAccount } from "../components/service-account.js";
+import { CloudflareTunnel } from "../components/tunnel.js";
+import { PlatformVm } from "../components/vm.js";
 
 export interface SingleBoxArgs {
   config: StackConfig;

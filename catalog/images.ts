@@ -27,7 +27,7 @@ const platformImages: ImageSpec[] = [
     runs: "litellm",
     default: "ghcr.io/berriai/litellm:main-v1.63.2",
     source:
-      "github.com/BerriAI/litellm/pkgs/container/litellm; predates the compromised 1.82.7-1.82.8 PyPI releases (FACTS.md): pin by digest",
+      "github.com/BerriAI/litellm/pkgs/container/litellm; predates the compromised 1.82.7-1.82.8 PyPI releases (https://github.com/BerriAI/litellm/issues/24518): pin by digest",
   },
   {
     key: "llamaServerImage",

@@ -5,9 +5,9 @@
  * it; nothing here holds a secret value, only secret ids.
  */
 import { stringify } from "yaml";
-import type { StackConfig } from "./config.js";
-import { secretId, type SecretName } from "./secrets.js";
-import { services, serviceNames, type ServiceName } from "./services.js";
+import type { StackConfig } from "../../config/config.js";
+import { secretId, type SecretName } from "../../catalog/secrets.js";
+import { services, serviceNames, type ServiceName } from "../../catalog/services.js";
 
 export const dataDeviceName = "tierstack-data";
 export const dataMount = "/mnt/data";

@@ -1,7 +1,7 @@
 /**
  * GCE machine types the platform accepts and the GPUs they carry. G2/A2/A3 machine types carry
  * their GPU (no `guestAccelerators`); N1 + attached T4/V100 is not supported
- * (shared/reference/FACTS.md, "GCP fields"; cloud.google.com/compute/docs/gpus).
+ * (https://cloud.google.com/compute/docs/gpus).
  */
 export interface GpuInfo {
   model: "nvidia-l4" | "nvidia-a100-40gb" | "nvidia-h100-80gb";

@@ -6,7 +6,7 @@
  * never secret values.
  */
 import { stringify } from "yaml";
-import type { BootSpec, UnitSpec } from "../stacks/units.js";
+import type { BootSpec, UnitSpec } from "./units.js";
 
 const secretsDir = "/run/tierstack";
 const configDir = "/etc/tierstack";
