@@ -1,0 +1,86 @@
+import { parse } from "yaml";
+import { describe, expect, it } from "vitest";
+import { plans } from "../services/brain/src/plans.js";
+import { agentRequestedModels, defaultAliases, litellmConfig, litellmYaml, resolveModel, type LitellmInputs, type ServedModel } from "./litellm.js";
+import { models } from "./models.js";
+
+/** The brain's plans ask for these names (primary and fallback). */
+const brainRequested = Object.values(plans).flatMap((p) => [p.model, p.fallbackModel]);
+/** Hosted models the brain's plans use, by OpenRouter id (the single box's list). */
+const hosted = {
+  "meta-llama/llama-3.1-8b-instruct": "meta-llama/llama-3.1-8b-instruct",
+  "openai/gpt-4.1-mini": "openai/gpt-4.1-mini",
+  "openai/gpt-4o-mini": "openai/gpt-4o-mini",
+  "anthropic/claude-sonnet-4.5": "anthropic/claude-sonnet-4.5",
+};
+
+function inputs(served: ServedModel[], requested: readonly string[] = [...brainRequested, ...agentRequestedModels]): LitellmInputs {
+  return { served, catalogue: models, aliases: defaultAliases, hosted, cloudModel: "openrouter/openai/gpt-4o-mini", requested };
+}
+
+const tier50: ServedModel[] = [
+  { modelKey: "llama-3.1-8b-instruct", apiBase: "http://10.10.0.5:8080/v1" },
+  { modelKey: "qwen3-32b", apiBase: "http://10.10.0.5:8081/v1" },
+];
+
+describe("LiteLLM config from what the tier's inference serves", () => {
+  it("resolves every name the brain's plans and the agents request, local first", () => {
+    const cfg = litellmConfig(inputs(tier50));
+    for (const name of [...brainRequested, ...agentRequestedModels]) expect(resolveModel(cfg, name), name).toBeDefined();
+    expect(resolveModel(cfg, "local/llama-3.1-8b-instruct")?.litellm_params).toEqual({ model: "openai/llama-3.1-8b-instruct", api_base: "http://10.10.0.5:8080/v1", api_key: "none" });
+    expect(resolveModel(cfg, "local/qwen3-32b")?.litellm_params.api_base).toBe("http://10.10.0.5:8081/v1");
+    expect(resolveModel(cfg, "local")?.model_name).toBe("local/llama-3.1-8b-instruct");
+    expect(resolveModel(cfg, "cloud")?.litellm_params).toEqual({ model: "openrouter/openai/gpt-4o-mini", api_key: "os.environ/OPENROUTER_API_KEY" });
+  });
+
+  it("falls back from each local model to the same model in the cloud, and the target exists", () => {
+    const cfg = litellmConfig(inputs(tier50));
+    expect(cfg.router_settings.fallbacks).toEqual([
+      { "local/llama-3.1-8b-instruct": ["meta-llama/llama-3.1-8b-instruct"] },
+      { "local/qwen3-32b": ["qwen/qwen3-32b"] },
+    ]);
+    for (const fb of cfg.router_settings.fallbacks) {
+      for (const target of Object.values(fb).flat()) expect(resolveModel(cfg, target)?.litellm_params.model).toBe(`openrouter/${target}`);
+    }
+  });
+
+  it("writes each model_name once and keeps keys out of the file", () => {
+    const cfg = litellmConfig(inputs(tier50));
+    const names = cfg.model_list.map((m) => m.model_name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(cfg.general_settings.master_key).toBe("os.environ/LITELLM_MASTER_KEY");
+    for (const m of cfg.model_list) expect(["none", "os.environ/OPENROUTER_API_KEY"]).toContain(m.litellm_params.api_key);
+  });
+
+  it("without local inference every local name goes to its cloud twin and nothing points at a GPU", () => {
+    const requested = [...brainRequested, "cloud", "local/qwen3-32b"];
+    const cfg = litellmConfig(inputs([], requested));
+    expect(cfg.model_list.some((m) => m.litellm_params.api_base !== undefined)).toBe(false);
+    expect(resolveModel(cfg, "local/llama-3.1-8b-instruct")?.litellm_params.model).toBe("openrouter/meta-llama/llama-3.1-8b-instruct");
+    expect(cfg.router_settings.fallbacks).toEqual([]);
+    expect(cfg.router_settings.model_group_alias).toEqual({});
+  });
+
+  it("throws one line when a requested name resolves to nothing", () => {
+    expect(() => litellmConfig(inputs([], ["local"]))).toThrowError(/^litellm: requested model "local" resolves to no deployment \(served: none\)$/);
+  });
+
+  it("throws when a name would be defined twice or a served model is unknown", () => {
+    expect(() => litellmConfig({ ...inputs(tier50), hosted: { ...hosted, "local/qwen3-32b": "qwen/qwen3-32b" } })).toThrow(/"local\/qwen3-32b" would be defined twice/);
+    expect(() => litellmConfig(inputs([{ modelKey: "gpt-9", apiBase: "http://x/v1" }]))).toThrow(/not in the model catalogue/);
+    expect(() => litellmConfig(inputs([tier50[0]!, tier50[0]!]))).toThrow(/served twice/);
+  });
+
+  it("the single box with a GPU keeps today's routes: local and the brain's 8B to llama-server, cloud to OpenRouter", () => {
+    const cfg = litellmConfig(inputs([{ modelKey: "llama-3.1-8b-instruct", apiBase: "http://127.0.0.1:8080/v1" }], [...brainRequested, "local", "cloud"]));
+    expect(resolveModel(cfg, "local")?.litellm_params.api_base).toBe("http://127.0.0.1:8080/v1");
+    expect(resolveModel(cfg, plans.free.model)?.litellm_params.api_base).toBe("http://127.0.0.1:8080/v1");
+    expect(resolveModel(cfg, "local/qwen3-32b")?.litellm_params.model).toBe("openrouter/qwen/qwen3-32b");
+  });
+
+  it("renders plain YAML that parses back to the same config", () => {
+    const text = litellmYaml(inputs(tier50));
+    expect(text).not.toMatch(/[&*]a\d/);
+    expect(parse(text)).toEqual(litellmConfig(inputs(tier50)));
+  });
+});
