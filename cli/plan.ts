@@ -5,10 +5,10 @@
  * Secret values (config secrets, generated passwords, anything secret-marked) print as [secret].
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { parse } from "yaml";
-import { namespace, parseStackConfig, secretConfigKeys, type RawConfig } from "../config/config.js";
+import { isMap, isNode, isScalar, isSeq, parseDocument } from "yaml";
+import { ConfigError, configSchema, namespace, parseStackConfig, secretConfigKeys, type RawConfig } from "../config/config.js";
 import { buildStackWithParts, type BuiltStack } from "../stacks/program.js";
 import { recordUrns, takeUrns, type RecordedUrn } from "./plan-urns.js";
 
@@ -74,26 +74,71 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-/** Reads a stack file into Pulumi's flat config form; `secure:` values become placeholders. */
+/** The stack file's path as a user would type it: relative to the repository when inside it. */
+export function stackFileLabel(file: string): string {
+  const rel = relative(repoRoot, file);
+  return rel.startsWith("..") || isAbsolute(rel) ? file : rel;
+}
+
+/** Keys of the platform's own schema that hold plain (non-secret) strings. */
+const plainStringKeys = new Set(configSchema.filter((k) => k.type === "string" && !k.secret).map((k) => `${namespace}:${k.key}`));
+/** Keys whose values are secrets: the schema's, and the providers' credentials. */
+const secretKeysOfSchema = new Set([...secretConfigKeys.map((k) => `${namespace}:${k}`), "cloudflare:apiToken", "gcp:credentials"]);
+
+/**
+ * Reads a stack file into Pulumi's flat config form; `secure:` values become placeholders.
+ * Refuses, in one line naming the file, the key and the fix: YAML errors (line and column), a
+ * `config:` that is not a mapping, empty values, secrets written in plain text, `secure:` on a
+ * key that is not a secret, and numbers where the schema wants a string (an unquoted 17-digit
+ * id loses precision in YAML's number type).
+ */
 export function loadStackConfig(stack: string, opts: PlanOptions = {}): LoadedConfig {
   const dir = opts.stacksDir ?? defaultStacksDir();
   const file = join(dir, `Pulumi.${stack}.yaml`);
   if (!existsSync(file)) {
     throw new PlanError(`unknown stack "${stack}": no stacks/Pulumi.${stack}.yaml (known: ${knownStacks(dir).join(", ")})`);
   }
-  const doc = (parse(readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const label = stackFileLabel(file);
+  const text = readFileSync(file, "utf8");
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const yamlError = doc.errors[0];
+  if (yamlError) {
+    const at = yamlError.linePos?.[0];
+    const where = at ? `${label}:${at.line}:${at.col}` : label;
+    throw new PlanError(`${where}: YAML error: ${yamlError.message.split("\n")[0]}; fix the file's syntax`);
+  }
+  const root = doc.contents;
+  if (root !== null && !isMap(root)) throw new PlanError(`${label}: the file must be a mapping with a "config:" key; found ${describeNode(root)}`);
+  const configNode = root === null ? null : root.get("config", true);
+  if (configNode !== undefined && configNode !== null && !isMap(configNode)) {
+    throw new PlanError(`${label}: "config:" must be a mapping of key: value lines; found ${describeNode(configNode)}`);
+  }
   const config: Record<string, string> = {};
   const secretKeys: string[] = [];
   const warnings: string[] = [];
-  for (const [key, value] of Object.entries(doc.config ?? {})) {
-    if (value !== null && typeof value === "object" && !Array.isArray(value) && "secure" in value) {
+  for (const pair of isMap(configNode) ? configNode.items : []) {
+    const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+    const node = pair.value;
+    const value: unknown = node === null ? null : isNode(node) ? node.toJSON() : node;
+    const source = isNode(node) && node.range ? text.slice(node.range[0], node.range[1]).trim() : String(value);
+    if (isMap(node) && node.has("secure")) {
+      if (plainStringKeys.has(key) || (key.startsWith(`${namespace}:`) && !secretKeysOfSchema.has(key))) {
+        throw new PlanError(`${label}: ${key} is encrypted (secure:) but is not a secret, so plan cannot check it; write it in plain text: pulumi config set ${key} <value>`);
+      }
       config[key] = placeholder;
       secretKeys.push(key);
-    } else if (typeof value === "string") {
-      config[key] = value;
-    } else {
-      config[key] = JSON.stringify(value);
+      continue;
     }
+    if (value === null || value === "") {
+      throw new PlanError(`${label}: ${key} is empty; give it a value or remove the line`);
+    }
+    if (secretKeysOfSchema.has(key)) {
+      throw new PlanError(`${label}: ${key} is a secret written in plain text; remove the line and run: pulumi config set --secret ${key} <value>`);
+    }
+    if (typeof value === "number" && (plainStringKeys.has(key) || !Number.isSafeInteger(value) && Number.isInteger(value))) {
+      throw new PlanError(`${label}: ${key} is written as a number (${source}), which YAML reads as ${String(value)}; quote it: ${key}: "${source}"`);
+    }
+    config[key] = typeof value === "string" ? value : JSON.stringify(value);
   }
   for (const [key, value] of Object.entries(opts.overrides ?? {})) {
     if (value === undefined) delete config[key];
@@ -108,6 +153,12 @@ export function loadStackConfig(stack: string, opts: PlanOptions = {}): LoadedCo
     }
   }
   return { config, secretKeys, warnings };
+}
+
+function describeNode(node: unknown): string {
+  if (isSeq(node)) return "a list";
+  if (isScalar(node)) return `the value ${JSON.stringify(node.value)}`;
+  return "something else";
 }
 
 function isSecretMarked(v: unknown): v is { value: unknown } {
@@ -172,7 +223,13 @@ const waitForRPCs = (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<
 /** Runs the program under mocks; throws ConfigError, PlanError or TierNotBuiltError. */
 export async function runPlan(stack: string, opts: PlanOptions = {}): Promise<PlanRun> {
   const loaded = loadStackConfig(stack, opts);
-  const cfg = parseStackConfig(loaded.config, stack);
+  let cfg: ReturnType<typeof parseStackConfig>;
+  try {
+    cfg = parseStackConfig(loaded.config, stack);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${stackFileLabel(join(opts.stacksDir ?? defaultStacksDir(), `Pulumi.${stack}.yaml`))}: ${err.message}`);
+    throw err;
+  }
   const generated = opts.generatedValue ?? "generated-at-apply";
   const raw: PlanRun["raw"] = [];
 

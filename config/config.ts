@@ -6,6 +6,7 @@
  */
 import { formatShardMap, parseShardMap } from "@tierstack/shard-map";
 import { images, parseImageRef, type ImageRef } from "../catalog/images.js";
+import { isRegion, regions, zonesOf } from "../catalog/regions.js";
 import { acceptedMachineTypes, machineInfo, type MachineInfo } from "../catalog/machines.js";
 import { isTierName, sizeKeys, tierNames, tiers, type SizeKey, type TierSpec } from "../catalog/tiers.js";
 
@@ -130,10 +131,10 @@ export function parseStackConfig(raw: RawConfig, stack: string): StackConfig {
   if (!hostnamePattern.test(domain)) throw bad("domain", domain, "a lowercase DNS name such as example.com");
 
   const region = required("region", "a GCP region such as us-central1");
-  if (!/^[a-z]+-[a-z]+\d+$/.test(region)) throw bad("region", region, "a GCP region such as us-central1");
+  if (!isRegion(region)) throw bad("region", region, `a GCP region such as us-central1 (catalog/regions.ts lists ${Object.keys(regions).length})`, "is not a known region");
   const zone = required("zone", `a zone of ${region}, such as ${region}-a`);
-  if (!zone.startsWith(`${region}-`) || !/^[a-z]+-[a-z]+\d+-[a-z]$/.test(zone)) {
-    throw bad("zone", zone, `a zone of region ${region}, such as ${region}-a`);
+  if (!zonesOf(region).includes(zone)) {
+    throw bad("zone", zone, `a zone of region ${region}: ${zonesOf(region).join(", ")}`, "is not a zone of the region");
   }
 
   const machineType = value("machineType") || tier.defaultMachineType;

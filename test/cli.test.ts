@@ -55,7 +55,7 @@ describe("tierstack plan (child process)", () => {
     expect(res.code).toBe(1);
     expect(res.stdout).toBe("");
     const lines = res.stderr.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("npm warn"));
-    expect(lines).toEqual(['plan wrong: tierstack:tier = "tier-9000" is not a known tier; accepted: single-box | tier-50 | tier-100']);
+    expect(lines).toEqual([`plan wrong: ${join(dir, "Pulumi.wrong.yaml")}: tierstack:tier = "tier-9000" is not a known tier; accepted: single-box | tier-50 | tier-100`]);
   });
 
   it("says a tier is not built yet, through the bin launcher", () => {
