@@ -4,6 +4,8 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync }
 import net from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import type { SecretName } from "../catalog/secrets.js";
+import { plainEnv, secretEnv } from "../catalog/service-env.js";
 import { services, serviceNames, type ServiceName } from "../catalog/services.js";
 
 // The kit is an ES module; this CommonJS CLI loads it once, at the start of runLocal.
@@ -30,25 +32,19 @@ export interface LocalContext {
   shardsJson: string;
 }
 
-/** The environment each service gets locally; any key already in the caller's environment wins. */
+/**
+ * The environment each service gets locally, derived from the service catalogue the way the boot
+ * units and the Deployments derive theirs (catalog/service-env.ts); secret keys get the local
+ * values (SQLite files under the data directory, generated secrets). Keys without a local value
+ * (LLM_API_KEY: llama-server needs none) stay unset.
+ */
 export function localEnv(name: ServiceName, ctx: LocalContext): Record<string, string> {
-  const db = `sqlite:${join(ctx.dataDir, "task-queue.db")}`;
-  const base: Record<string, string> = { PORT: String(services[name].port), HOST: "127.0.0.1", LOG_LEVEL: "info" };
-  const pick = (keys: string[]) => Object.fromEntries(keys.map((k) => [k, ctx.secrets[k] as string]));
-  switch (name) {
-    case "task-queue":
-      return { ...base, DATABASE_URL: db, ...(ctx.natsUrl ? { NATS_URL: ctx.natsUrl } : {}) };
-    case "mcp-gateway":
-      return { ...base, TOKENS_DATABASE_URL: db, GATEWAY_SHARDS: ctx.shardsJson, ...pick(["GATEWAY_UPSTREAM_TOKEN"]) };
-    case "brain":
-      return {
-        ...base,
-        DATABASE_URL: `sqlite:${join(ctx.dataDir, "brain.db")}`,
-        WHATSAPP_PHONE_NUMBER_ID: "local-phone-number-id",
-        LLM_BASE_URL: "http://127.0.0.1:8080/v1",
-        ...pick(["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_ACCESS_TOKEN", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "BRAIN_ADMIN_TOKEN"]),
-      };
-  }
+  const sqlite: Partial<Record<SecretName, string>> = {
+    "task-queue-database-url": `sqlite:${join(ctx.dataDir, "task-queue.db")}`,
+    "brain-database-url": `sqlite:${join(ctx.dataDir, "brain.db")}`,
+  };
+  const wiring = { host: "127.0.0.1", natsUrl: ctx.natsUrl, llmBaseUrl: "http://127.0.0.1:8080/v1", gatewayShards: ctx.shardsJson, whatsappPhoneNumberId: "local-phone-number-id" };
+  return { ...plainEnv(name, wiring), ...secretEnv(name, (secret, key) => sqlite[secret] ?? ctx.secrets[key]) };
 }
 
 /** Local secrets: generated once into .data/local-secrets.json (mode 600); the caller's environment overrides. */
