@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { isMap, isNode, isScalar, isSeq, parseDocument } from "yaml";
 import { ConfigError, configSchema, namespace, parseStackConfig, secretConfigKeys, type RawConfig } from "../config/config.js";
 import { buildStackWithParts, type BuiltStack } from "../stacks/program.js";
+import { isSecretMarked, secretStrings } from "./secret-walk.js";
 import { recordUrns, takeUrns, type RecordedUrn } from "./plan-urns.js";
 
 export const SECRET = "[secret]";
@@ -161,9 +162,6 @@ function describeNode(node: unknown): string {
   return "something else";
 }
 
-function isSecretMarked(v: unknown): v is { value: unknown } {
-  return pulumi.runtime.isRpcSecret(v);
-}
 
 /** Replaces secret-marked values (and any known secret string) by [secret]; records unmarked hits. */
 function scrub(value: unknown, secrets: string[], path: string, leaks: string[]): unknown {
@@ -182,15 +180,6 @@ function scrub(value: unknown, secrets: string[], path: string, leaks: string[])
     return out;
   }
   return value;
-}
-
-/** Strings under a secret marker. */
-function markedStrings(value: unknown, inSecret: boolean): string[] {
-  if (isSecretMarked(value)) return markedStrings(value.value, true);
-  if (typeof value === "string") return inSecret ? [value] : [];
-  if (Array.isArray(value)) return value.flatMap((v) => markedStrings(v, inSecret));
-  if (value !== null && typeof value === "object") return Object.values(value).flatMap((v) => markedStrings(v, inSecret));
-  return [];
 }
 
 /** Computed outputs the program reads, as the mocks return them. */
@@ -258,7 +247,7 @@ export async function runPlan(stack: string, opts: PlanOptions = {}): Promise<Pl
     ...new Set([
       generated,
       ...loaded.secretKeys.map((k) => loaded.config[k]).filter((v): v is string => !!v),
-      ...raw.flatMap((r) => markedStrings(r.inputs, false)).filter((v) => v.length >= 8),
+      ...raw.flatMap((r) => secretStrings(r.inputs)).filter((v) => v.length >= 8),
     ]),
   ];
   const leaks: string[] = [];

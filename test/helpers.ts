@@ -17,25 +17,7 @@ export const configSecretValues: Record<string, string> = {
 
 export const allSecretMarkers = [SENTINEL, "CFGSECRET0"];
 
-/** Every string reachable without passing through a secret marker, with its path. */
-export function plainStrings(value: unknown, path = "$"): { path: string; value: string }[] {
-  if (pulumi.runtime.isRpcSecret(value)) return [];
-  if (typeof value === "string") return [{ path, value }];
-  if (Array.isArray(value)) return value.flatMap((v, i) => plainStrings(v, `${path}[${i}]`));
-  if (value !== null && typeof value === "object") {
-    return Object.entries(value).flatMap(([k, v]) => plainStrings(v, `${path}.${k}`));
-  }
-  return [];
-}
-
-/** Every string under a secret marker. */
-export function secretStrings(value: unknown, inSecret = false): string[] {
-  if (pulumi.runtime.isRpcSecret(value)) return secretStrings((value as { value: unknown }).value, true);
-  if (typeof value === "string") return inSecret ? [value] : [];
-  if (Array.isArray(value)) return value.flatMap((v) => secretStrings(v, inSecret));
-  if (value !== null && typeof value === "object") return Object.values(value).flatMap((v) => secretStrings(v, inSecret));
-  return [];
-}
+export { plainStrings, secretStrings } from "../cli/secret-walk.js";
 
 export type RawResource = PlanRun["raw"][number];
 
