@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { intOption, parseCommandArgs, UsageError } from "./args.js";
 import type { SecretName } from "../catalog/secrets.js";
 import { plainEnv, secretEnv } from "../catalog/service-env.js";
 import { services, serviceNames, type ServiceName } from "../catalog/services.js";
@@ -98,9 +98,17 @@ async function waitReady(url: string, proc: Proc, timeoutMs: number): Promise<vo
 
 export async function runLocal(argv: string[]): Promise<number> {
   ({ freePort, portOpen } = await import("@tierstack/common"));
-  const { values } = parseArgs({ args: argv, options: { data: { type: "string" }, "ready-timeout": { type: "string" } } });
+  let values: { data?: string; "ready-timeout"?: string };
+  let readyTimeout: number;
+  try {
+    ({ values } = parseCommandArgs("local", "tierstack local [--data DIR] [--ready-timeout SECONDS]", argv, { data: { type: "string" }, "ready-timeout": { type: "string" } }));
+    readyTimeout = intOption("local", "ready-timeout", values["ready-timeout"], 60, 1) * 1000;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return 2;
+  }
   const dataDir = resolve(values.data ?? join(root, ".data"));
-  const readyTimeout = Number(values["ready-timeout"] ?? 60) * 1000;
   mkdirSync(join(dataDir, "logs"), { recursive: true });
 
   for (const name of serviceNames) {

@@ -4,6 +4,7 @@
  */
 import { ConfigError } from "../config/config.js";
 import { TierNotBuiltError } from "../stacks/program.js";
+import { parseCommandArgs, UsageError } from "./args.js";
 import { PlanError, planStack } from "./plan.js";
 import { renderTable } from "./plan-table.js";
 
@@ -20,14 +21,20 @@ export interface Io {
 const stdio: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
 export async function planCommand(argv: string[], io: Io = stdio): Promise<number> {
-  const json = argv.includes("--json");
-  const rest = argv.filter((a) => a !== "--json");
-  const unknownFlag = rest.find((a) => a.startsWith("-"));
-  if (unknownFlag || rest.length !== 1) {
-    io.err(`plan: ${unknownFlag ? `unknown option ${unknownFlag}` : "expected one stack name"}; usage: tierstack plan <stack> [--json]\n`);
+  let parsed: ReturnType<typeof parseCommandArgs<{ json: { type: "boolean" } }>>;
+  try {
+    parsed = parseCommandArgs("plan", "tierstack plan <stack> [--json]", argv, { json: { type: "boolean" } });
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.err(`${err.message}\n`);
     return 2;
   }
-  const stack = rest[0] as string;
+  if (parsed.positionals.length !== 1) {
+    io.err("plan: expected one stack name; usage: tierstack plan <stack> [--json]\n");
+    return 2;
+  }
+  const json = parsed.values.json === true;
+  const stack = parsed.positionals[0] as string;
   try {
     const plan = await planStack(stack);
     for (const w of plan.warnings) io.err(`warning: ${w}\n`);
@@ -64,11 +71,11 @@ async function localCommand(argv: string[], io: Io): Promise<number> {
 }
 
 async function tokenCommand(argv: string[], io: Io): Promise<number> {
-  const { runToken, UsageError } = await import("./token.js");
+  const { runToken } = await import("./token.js");
   try {
     return await runToken(argv, (line) => io.out(`${line}\n`));
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (err instanceof UsageError) {
       io.err(`${(err as Error).message}\n`);
       return 2;
     }

@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { parseCommandArgs, UsageError } from "./args.js";
 
 /**
  * `tierstack token issue|list|revoke|rotate`: agent tokens for the task queue and the MCP
@@ -13,10 +13,8 @@ export const tokenUsage = `usage: tierstack token <command> [--db URL]
   --db URL   sqlite:<path> or postgres://… (default: $DATABASE_URL, else sqlite:./.data/task-queue.db)`;
 
 export async function runToken(argv: string[], out: (line: string) => void = (l) => console.log(l)): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { db: { type: "string" }, label: { type: "string" }, ttl: { type: "string" }, grace: { type: "string" }, help: { type: "boolean", short: "h" } },
+  const { values, positionals } = parseCommandArgs("token", "tierstack token --help", argv, {
+    db: { type: "string" }, label: { type: "string" }, ttl: { type: "string" }, grace: { type: "string" }, help: { type: "boolean", short: "h" },
   });
   const [cmd, arg] = positionals;
   if (values.help || !cmd) {
@@ -80,4 +78,4 @@ export async function runToken(argv: string[], out: (line: string) => void = (l)
   }
 }
 
-export class UsageError extends Error {}
+export { UsageError };
