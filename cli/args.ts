@@ -33,3 +33,14 @@ export function intOption(command: string, name: string, value: string | undefin
   if (!Number.isInteger(n) || n < min) throw new UsageError(`${command}: --${name}=${JSON.stringify(value)}: expected a whole number ≥ ${min}`);
   return n;
 }
+
+/** For scripts (benchmarks): a usage error prints its one line and exits 2 instead of a stack trace. */
+export function exitOnUsageError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+}

@@ -8,9 +8,10 @@
  */
 import { createHmac } from "node:crypto";
 import http from "node:http";
+import { parseCommandArgs } from "../../cli/args.js";
 
 interface Args { url: string; secret: string; mode: "open" | "closed"; rate: number; concurrency: number; durationMs: number; learners: number; runId: string }
-const args = JSON.parse(process.argv[2] ?? "{}") as Args;
+const args = JSON.parse(parseCommandArgs("bench/brain/load", "load.ts <json args>", process.argv.slice(2), {}).positionals[0] ?? "{}") as Args;
 const target = new URL(args.url);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const wallNow = () => performance.timeOrigin + performance.now();

@@ -17,22 +17,26 @@ import { freePort, freshSchema, PG_URL, portOpen } from "@tierstack/common/testi
 import { startCloudApiPeer } from "../../services/brain/test/peers/cloudapi.js";
 import { startLlmPeer } from "../../services/brain/test/peers/llm.js";
 import { openBrainStore } from "../../services/brain/src/store/index.js";
+import { exitOnUsageError, intOption, parseCommandArgs, UsageError } from "../../cli/args.js";
 
-const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(`--${name}`);
-const opt = (name: string, d: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] ? argv[i + 1]! : d;
-};
-const quick = flag("quick");
-const rate = Number(opt("rate", "1000"));
-const durationS = Number(opt("duration", quick ? "10" : "60"));
-const capacityS = Number(opt("capacity-duration", quick ? "5" : "15"));
-const concurrency = Number(opt("concurrency", "32"));
-const learners = Number(opt("learners", "16000"));
-const workers = opt("workers", "32");
-const profile = flag("profile");
-const dbChoice = opt("db", "both");
+const usage = "npx tsx bench/brain/run.ts [--quick] [--rate N] [--duration S] [--capacity-duration S] [--concurrency N] [--learners N] [--workers N] [--profile] [--db sqlite|postgres|both]";
+const { values: args } = exitOnUsageError(() => parseCommandArgs("bench/brain", usage, process.argv.slice(2), {
+  quick: { type: "boolean" }, rate: { type: "string" }, duration: { type: "string" }, "capacity-duration": { type: "string" },
+  concurrency: { type: "string" }, learners: { type: "string" }, workers: { type: "string" }, profile: { type: "boolean" }, db: { type: "string" },
+}));
+const quick = args.quick === true;
+const int = (name: keyof typeof args, d: number) => exitOnUsageError(() => intOption("bench/brain", name, args[name] as string | undefined, d, 1));
+const rate = int("rate", 1000);
+const durationS = int("duration", quick ? 10 : 60);
+const capacityS = int("capacity-duration", quick ? 5 : 15);
+const concurrency = int("concurrency", 32);
+const learners = int("learners", 16000);
+const workers = String(int("workers", 32));
+const profile = args.profile === true;
+const dbChoice = args.db ?? "both";
+exitOnUsageError(() => {
+  if (!["sqlite", "postgres", "both"].includes(dbChoice)) throw new UsageError(`bench/brain: --db=${dbChoice}: expected sqlite, postgres or both; usage: ${usage}`);
+});
 const SECRET = "bench-app-secret";
 const outDir = join(process.cwd(), "bench", ".out");
 

@@ -4,9 +4,9 @@
  * (SDK McpServer, 2025-11-25, JSON answers) and the gateway each run in their own process.
  *
  *   npx tsx bench/gateway/run.ts                 # defaults: 3000 sequential calls, 100 clients × 5 s
- *   BENCH_CALLS=5000 BENCH_SECONDS=10 BENCH_CLIENTS=100 BENCH_PROFILE=1 npx tsx bench/gateway/run.ts
+ *   npx tsx bench/gateway/run.ts --calls 5000 --seconds 10 --clients 100 --profile
  *
- * BENCH_PROFILE=1 runs the gateway under `node --cpu-prof` (bench/.out/) and prints its top frames.
+ * --profile runs the gateway under `node --cpu-prof` (bench/.out/) and prints its top frames.
  */
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -14,11 +14,15 @@ import { join } from "node:path";
 import { Pool } from "undici";
 import { startGateway, startReplica } from "../../services/mcp-gateway/test/peers.js";
 import { tokenDb } from "../../services/mcp-gateway/test/helpers.js";
+import { exitOnUsageError, intOption, parseCommandArgs } from "../../cli/args.js";
 
-const CALLS = Number(process.env.BENCH_CALLS ?? 3000);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 100);
-const PROFILE = process.env.BENCH_PROFILE === "1";
+const { values: args } = exitOnUsageError(() => parseCommandArgs("bench/gateway", "npx tsx bench/gateway/run.ts [--calls N] [--seconds S] [--clients N] [--profile]", process.argv.slice(2), {
+  calls: { type: "string" }, seconds: { type: "string" }, clients: { type: "string" }, profile: { type: "boolean" },
+}));
+const CALLS = exitOnUsageError(() => intOption("bench/gateway", "calls", args.calls, 3000, 1));
+const SECONDS = exitOnUsageError(() => intOption("bench/gateway", "seconds", args.seconds, 5, 1));
+const CLIENTS = exitOnUsageError(() => intOption("bench/gateway", "clients", args.clients, 100, 1));
+const PROFILE = args.profile === true;
 const outDir = join(process.cwd(), "bench/.out");
 
 interface Target {

@@ -7,8 +7,9 @@
  * Latency is that of the request that hands out the task. Prints one JSON line.
  */
 import http from "node:http";
+import { parseCommandArgs } from "../../cli/args.js";
 
-const [url, token, agentsArg, secondsArg, queue = "bench", mode = "pair"] = process.argv.slice(2);
+const [url, token, agentsArg, secondsArg, queue = "bench", mode = "pair"] = parseCommandArgs("bench/queue/load", "load.ts <url> <token> <agents> <seconds> [queue] [pair|next]", process.argv.slice(2), {}).positionals;
 if (!url || !token) throw new Error("usage: load.ts <url> <token> <agents> <seconds> [queue]");
 const agents = Number(agentsArg ?? 10);
 const seconds = Number(secondsArg ?? 10);

@@ -7,9 +7,10 @@ import PgBoss from "pg-boss";
 // @ts-expect-error untyped internal module, read for the exact SQL pg-boss runs
 import * as plans from "pg-boss/src/plans.js";
 import { startPrivatePostgres } from "@tierstack/common/testing";
+import { intOption, parseCommandArgs } from "../../cli/args.js";
 
 const FETCH_ORDER_INDEX = (schema: string) => `CREATE INDEX bench_fetch_order ON ${schema}.job (name, priority DESC, created_on, id) WHERE state < 'active'`;
-const BACKLOG = Number(process.argv[2] ?? 50_000);
+const BACKLOG = intOption("bench/queue/pgboss-explain", "backlog", parseCommandArgs("bench/queue/pgboss-explain", "pgboss-explain.ts [backlog]", process.argv.slice(2), {}).positionals[0], 50_000, 1);
 const db = await startPrivatePostgres();
 const c = new pg.Client({ connectionString: db.url });
 try {

@@ -13,8 +13,9 @@ import { AgentTokens, openTokenStore, parseDatabaseUrl } from "@tierstack/common
 import { startPrivatePostgres } from "@tierstack/common/testing";
 import { openTaskStore } from "../../services/task-queue/src/open-store.js";
 import { startServer } from "../../services/task-queue/test/server-process.js";
+import { parseCommandArgs } from "../../cli/args.js";
 
-const [agents = "100", seconds = "8", mode = "chain"] = process.argv.slice(2);
+const [agents = "100", seconds = "8", mode = "chain"] = parseCommandArgs("bench/queue/profile-http", "profile-http.ts [agents] [seconds] [chain|pair]", process.argv.slice(2), {}).positionals;
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const db = await startPrivatePostgres();
 const profDir = mkdtempSync(join(tmpdir(), "tq-prof-"));

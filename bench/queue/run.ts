@@ -23,10 +23,13 @@ import { startServer } from "../../services/task-queue/test/server-process.js";
 import { TaskQueue } from "../../services/task-queue/src/queue.js";
 import { SqliteTaskStore } from "../../services/task-queue/src/sqlite-store.js";
 import type { TaskStore } from "../../services/task-queue/src/types.js";
+import { exitOnUsageError, parseCommandArgs } from "../../cli/args.js";
 
-const args = process.argv.slice(2);
-const quick = args.includes("--quick");
-const only = args.find((a) => a.startsWith("--only="))?.slice(7).split(",");
+const { values: args } = exitOnUsageError(() => parseCommandArgs("bench/queue", "npx tsx bench/queue/run.ts [--quick] [--only=pgbench,pg,sqlite,pgboss,graphile,http] [--pgboss=stock,indexed]", process.argv.slice(2), {
+  quick: { type: "boolean" }, only: { type: "string" }, pgboss: { type: "string" },
+}));
+const quick = args.quick === true;
+const only = args.only?.split(",");
 const want = (k: string) => !only || only.includes(k);
 const PHASE_S = quick ? 3 : 10;
 const PGBENCH_T = quick ? 5 : 15;
@@ -193,7 +196,7 @@ async function main(): Promise<void> {
  * pool `max` = workers + 2, no supervise/schedule timers during the phase.
  */
 const PGBOSS_FETCH_ORDER_INDEX = (schema: string) => `CREATE INDEX bench_fetch_order ON ${schema}.job (name, priority DESC, created_on, id) WHERE state < 'active'`;
-const PGBOSS_VARIANTS = (args.find((a) => a.startsWith("--pgboss="))?.slice(9).split(",") ?? ["stock", "indexed"]) as ("stock" | "indexed")[];
+const PGBOSS_VARIANTS = (args.pgboss?.split(",") ?? ["stock", "indexed"]) as ("stock" | "indexed")[];
 
 async function pgBossPhase(url: string, workers: number, variant: "stock" | "indexed"): Promise<void> {
   const schema = variant === "stock" ? `pgboss_${workers}` : `pgboss_idx_${workers}`;
