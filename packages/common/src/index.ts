@@ -7,3 +7,5 @@ export * from "./tokens.js";
 export * from "./token-store.js";
 export * from "./net.js";
 export * from "./backoff.js";
+export * from "./group-commit.js";
+export * from "./wait.js";

@@ -6,7 +6,7 @@ import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type Stripe from "stripe";
 import { Counter, Gauge, Histogram } from "prom-client";
-import { createServiceApp, pingReadiness, HttpError, redactPhone, type ServiceApp } from "@tierstack/common";
+import { createServiceApp, GroupCommit, pingReadiness, HttpError, redactPhone, type ServiceApp } from "@tierstack/common";
 import type { BrainConfig } from "./config.js";
 import type { LlmClient } from "./llm.js";
 import { sharedPlacement, type Placement } from "./placement.js";
@@ -78,7 +78,7 @@ export function buildApp(config: BrainConfig, deps: BrainDeps): Brain {
   );
   new Gauge({ name: "brain_workers_busy", help: "Worker loops holding a learner", registers: [metrics], collect() { this.set(workers.busy); } });
 
-  const inbox = new GroupCommit(store, now);
+  const storeInbound = inboxWriter(store, now);
 
   // Webhooks: raw bytes only, in their own encapsulated context so the rest of the app keeps JSON.
   void app.register(async (scope) => {
@@ -102,7 +102,7 @@ export function buildApp(config: BrainConfig, deps: BrainDeps): Brain {
       }
       const parsed = parseWhatsAppWebhook(raw, now());
       try {
-        await inbox.submit(parsed);
+        await storeInbound(parsed);
       } catch (err) {
         // The database is unreachable: a non-200 makes Meta redeliver later, which loses nothing.
         req.log.error({ err }, "inbox write failed");
@@ -238,53 +238,19 @@ function adminRoutes(scope: FastifyInstance, config: BrainConfig, store: BrainSt
 }
 
 /**
- * Concurrent webhook requests share one transaction ("group commit"): each request waits for
- * the commit that holds its items, so a 200 still means "durably stored", and one fsync (SQLite)
- * or one commit round trip (PostgreSQL) serves every request that arrived meanwhile.
+ * Concurrent webhook requests share one transaction ("group commit", the kit's `GroupCommit`):
+ * each request waits for the commit that holds its items, so a 200 still means "durably stored",
+ * and one fsync (SQLite) or one commit round trip (PostgreSQL) serves every request that arrived
+ * meanwhile. One request's bad rows fail only that request (the kit reruns a failed batch item
+ * by item). PostgreSQL takes several batches at once (more connections); SQLite has one writer.
  */
-class GroupCommit {
-  private queue: { p: ParsedWebhook; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  private running = 0;
-  /** PostgreSQL takes several batches at once (more connections); SQLite has one writer. */
-  private readonly parallel: number;
-  constructor(private readonly store: BrainStore, private readonly now: () => number) {
-    this.parallel = store.kind === "postgres" ? 4 : 1;
-  }
-
-  submit(p: ParsedWebhook): Promise<void> {
-    if (!p.messages.length && !p.statuses.length && !p.deadLetters.length) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.queue.push({ p, resolve, reject });
-      if (this.running < this.parallel) void this.run();
-    });
-  }
-
-  private async run(): Promise<void> {
-    this.running++;
-    try {
-      while (this.queue.length) {
-        const batch = this.queue.splice(0, 200);
-        try {
-          await this.store.storeInbound(batch.flatMap((b) => b.p.messages), batch.flatMap((b) => b.p.statuses), batch.flatMap((b) => b.p.deadLetters), this.now());
-          for (const b of batch) b.resolve();
-        } catch (err) {
-          if (batch.length === 1) {
-            batch[0]!.reject(err);
-            continue;
-          }
-          // One request's rows must not fail the others: retry them one by one.
-          for (const b of batch) {
-            try {
-              await this.store.storeInbound(b.p.messages, b.p.statuses, b.p.deadLetters, this.now());
-              b.resolve();
-            } catch (e) {
-              b.reject(e);
-            }
-          }
-        }
-      }
-    } finally {
-      this.running--;
-    }
-  }
+function inboxWriter(store: BrainStore, now: () => number): (p: ParsedWebhook) => Promise<void> {
+  const commit = new GroupCommit<ParsedWebhook, void>(
+    async (batch) => {
+      await store.storeInbound(batch.flatMap((p) => p.messages), batch.flatMap((p) => p.statuses), batch.flatMap((p) => p.deadLetters), now());
+      return batch.map(() => undefined);
+    },
+    { maxBatch: 200, concurrency: store.kind === "postgres" ? 4 : 1 },
+  );
+  return (p) => (!p.messages.length && !p.statuses.length && !p.deadLetters.length ? Promise.resolve() : commit.submit(p));
 }

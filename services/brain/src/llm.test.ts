@@ -1,8 +1,9 @@
 import { llmCostUsd } from "@tierstack/cost";
+import { backoffDelay } from "@tierstack/common";
 import { freePort, waitFor } from "@tierstack/common/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { startLlmPeer } from "../test/peers/llm.js";
-import { backoffDelay, chatCompletionsUrl, createLlmClient, LlmError, type ChatMessage } from "./llm.js";
+import { chatCompletionsUrl, createLlmClient, llmBackoff, LlmError, type ChatMessage } from "./llm.js";
 
 const PRIMARY = "openai/gpt-4.1-mini";
 const FALLBACK = "openai/gpt-4o-mini";
@@ -118,7 +119,7 @@ describe("createLlmClient against the loopback OpenAI-compatible peer", () => {
     const p = await peer({ hold: true });
     let settled = false;
     const pending = createLlmClient({ baseUrl: p.url }).complete({ model: PRIMARY, messages }).finally(() => { settled = true; });
-    await waitFor(() => p.held === 1, "the peer to hold the request");
+    await waitFor(() => p.held === 1, { what: "the peer to hold the request" });
     expect(settled).toBe(false);
     p.release();
     await expect(pending).resolves.toMatchObject({ text: "echo: What is a prime number?" });
@@ -149,9 +150,22 @@ describe("createLlmClient against the loopback OpenAI-compatible peer", () => {
   });
 
   it("backoff: full jitter within base·2^attempt, capped at 10 s", () => {
-    expect(backoffDelay(0, 100, () => 0.999)).toBe(99);
-    expect(backoffDelay(3, 100, () => 0.5)).toBe(400);
-    expect(backoffDelay(30, 100, () => 0.999)).toBe(9990);
-    expect(backoffDelay(2, 100, () => 0)).toBe(0);
+    expect(backoffDelay(0, llmBackoff(100), () => 0.999)).toBe(99);
+    expect(backoffDelay(3, llmBackoff(100), () => 0.5)).toBe(400);
+    expect(backoffDelay(30, llmBackoff(100), () => 0.999)).toBe(9990);
+    expect(backoffDelay(2, llmBackoff(100), () => 0)).toBe(0);
+  });
+
+  it("sleeps backoffDelay(retry, llmBackoff(base)) between attempts", async () => {
+    const p = await peer({ failFirst: 4, failStatus: 503 });
+    delays.length = 0;
+    const random = vi.spyOn(Math, "random").mockReturnValue(0.999);
+    try {
+      const r = await createLlmClient({ baseUrl: p.url, retries: 4, backoffMs: 100, sleep: recordSleep }).complete({ model: PRIMARY, messages });
+      expect(r.attempts).toBe(5);
+    } finally {
+      random.mockRestore();
+    }
+    expect(delays).toEqual([99, 199, 399, 799]);
   });
 });

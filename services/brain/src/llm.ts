@@ -5,6 +5,7 @@
  * timeouts, 429 and 5xx; then the fallback model (same retries); then LlmError.
  * Every model must be priced in @tierstack/cost: an unpriced model fails before any request.
  */
+import { backoffDelay, type BackoffPolicy } from "@tierstack/common";
 import { llmCostUsd, llmPriceOf } from "@tierstack/cost";
 import { estimateTokens } from "./history.js";
 import { postOnce } from "./post.js";
@@ -60,9 +61,8 @@ export function chatCompletionsUrl(baseUrl: string): string {
   return base.endsWith("/v1") ? `${base}/chat/completions` : `${base}/v1/chat/completions`;
 }
 
-export function backoffDelay(attempt: number, baseMs: number, random: () => number = Math.random): number {
-  return Math.floor(random() * Math.min(MAX_BACKOFF_MS, baseMs * 2 ** attempt));
-}
+/** Retry n (from 0) waits backoffDelay(n, llmBackoff(base)): full jitter under min(10 s, base·2^n). */
+export const llmBackoff = (baseMs: number): BackoffPolicy => ({ baseMs, maxMs: MAX_BACKOFF_MS, jitter: 1 });
 
 function retryAfterMs(v: string | string[] | undefined): number | undefined {
   const h = Array.isArray(v) ? v[0] : v;
@@ -78,7 +78,7 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
   const url = chatCompletionsUrl(opts.baseUrl);
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const retries = opts.retries ?? 2;
-  const backoffMs = opts.backoffMs ?? 250;
+  const backoff = llmBackoff(opts.backoffMs ?? 250);
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
 
   async function attempt(model: string, messages: ChatMessage[], user: string | undefined): Promise<Attempt> {
@@ -134,7 +134,7 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
           if (a.ok) return { ...a.result, fellBack: mi > 0, attempts: errors.length + 1 };
           errors.push(a.err);
           if (!a.err.retryable) break; // 4xx: this model will not answer; go to the fallback
-          if (i < retries) await sleep(a.retryAfter ?? backoffDelay(i, backoffMs));
+          if (i < retries) await sleep(a.retryAfter ?? backoffDelay(i, backoff));
         }
       }
       const last = errors[errors.length - 1];

@@ -10,6 +10,7 @@
  * `{ ok: false, retryable: true, ambiguous: true }` so the caller decides (and records) whether to
  * risk a duplicate.
  */
+import { backoffDelay, type BackoffPolicy } from "@tierstack/common";
 import { postOnce } from "./post.js";
 import type { RateLimiter } from "./ratelimit.js";
 
@@ -68,7 +69,8 @@ function errorCode(e: unknown): string | undefined {
 export function createWhatsAppSender(opts: WhatsAppSenderOptions): WhatsAppSender {
   const url = `${opts.apiBase.replace(/\/+$/, "")}/${opts.version}/${encodeURIComponent(opts.phoneNumberId)}/messages`;
   const maxRetries = opts.maxRetries ?? 3;
-  const backoffMs = opts.backoffMs ?? 200;
+  // Full jitter under min(10 s, base·2^attempt): many senders throttled at once spread out.
+  const backoff: BackoffPolicy = { baseMs: opts.backoffMs ?? 200, maxMs: MAX_BACKOFF_MS, jitter: 1 };
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const headers = { authorization: `Bearer ${opts.accessToken}`, "content-type": "application/json" };
@@ -122,7 +124,7 @@ export function createWhatsAppSender(opts: WhatsAppSenderOptions): WhatsAppSende
         const { retryAfter, ...result } = r;
         const final = !result.retryable || result.ambiguous === true || attempt >= maxRetries;
         if (final) return { ...result, attempts: attempt + 1 };
-        await sleep(retryAfter ?? Math.floor(Math.random() * Math.min(MAX_BACKOFF_MS, backoffMs * 2 ** attempt)));
+        await sleep(retryAfter ?? backoffDelay(attempt, backoff));
       }
     },
   };

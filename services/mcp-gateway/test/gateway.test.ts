@@ -245,7 +245,7 @@ describe("failover (runs last: kills the commerce replicas)", () => {
     const victim = commerce.find((p) => p.pid === owner) as Proc;
     const survivor = commerce.find((p) => p.pid !== owner) as Proc;
     await victim.kill("SIGKILL");
-    await waitFor(() => !gw.gw.health.isAlive(victim.url), "health check to mark the replica dead");
+    await waitFor(() => !gw.gw.health.isAlive(victim.url), { what: "health check to mark the replica dead" });
     const err = await first.client.callTool({ name: "whoami", arguments: {} }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StreamableHTTPError);
     expect((err as StreamableHTTPError).code).toBe(404);
@@ -256,7 +256,7 @@ describe("failover (runs last: kills the commerce replicas)", () => {
     await second.close();
 
     await survivor.kill("SIGKILL");
-    await waitFor(() => gw.gw.health.live("commerce").length === 0, "commerce to have no live replica");
+    await waitFor(() => gw.gw.health.live("commerce").length === 0, { what: "commerce to have no live replica" });
     const init = { jsonrpc: "2.0", id: 7, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "x", version: "1" } } };
     const res = await rawPost(`${gw.base}/mcp/commerce`, { authorization: `Bearer ${token}` }, init);
     expect(res.status).toBe(503);

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { Batcher } from "./batcher.js";
+import { GroupCommit } from "@tierstack/common";
 import type { ClaimRequest, CompleteRequest, EnqueueInput, EnqueueResult, Lease, Outcome, TaskStore } from "./types.js";
 
 export interface QueueOptions {
@@ -19,13 +19,14 @@ interface Waiter {
 }
 
 /**
- * The queue's behaviour over a store: group commit (batchers for enqueue, claim and complete),
- * long-poll claims woken by the store, the lease reaper, retention, and the queue metrics.
+ * The queue's behaviour over a store: group commit (the kit's `GroupCommit` for enqueue, claim
+ * and complete), long-poll claims woken by the store, the lease reaper, retention, and the queue
+ * metrics.
  */
 export class TaskQueue {
-  private readonly enqueueBatcher: Batcher<EnqueueInput[], EnqueueResult[]>;
-  private readonly claimBatcher: Batcher<ClaimRequest, Lease[]>;
-  private readonly completeBatcher: Batcher<CompleteRequest, Outcome>;
+  private readonly enqueues: GroupCommit<EnqueueInput[], EnqueueResult[]>;
+  private readonly claims: GroupCommit<ClaimRequest, Lease[]>;
+  private readonly completions: GroupCommit<CompleteRequest, Outcome>;
   private readonly waiters = new Set<Waiter>();
   private readonly unsubscribe: () => void;
   private timers: NodeJS.Timeout[] = [];
@@ -75,13 +76,13 @@ export class TaskQueue {
 
     const maxBatch = opts.maxBatch ?? 200;
     const concurrency = opts.batchConcurrency;
-    this.enqueueBatcher = new Batcher(async (lists) => {
+    this.enqueues = new GroupCommit(async (lists) => {
       const flat = await store.enqueue(lists.flat());
       let k = 0;
       return lists.map((l) => flat.slice(k, (k += l.length)));
     }, { maxBatch, concurrency, onBatch: (n) => this.batchSize.observe({ op: "enqueue" }, n) });
-    this.claimBatcher = new Batcher((reqs) => store.claim(reqs), { maxBatch, concurrency, onBatch: (n) => this.batchSize.observe({ op: "claim" }, n) });
-    this.completeBatcher = new Batcher((reqs) => store.complete(reqs), { maxBatch, concurrency, onBatch: (n) => this.batchSize.observe({ op: "complete" }, n) });
+    this.claims = new GroupCommit((reqs) => store.claim(reqs), { maxBatch, concurrency, onBatch: (n) => this.batchSize.observe({ op: "claim" }, n) });
+    this.completions = new GroupCommit((reqs) => store.complete(reqs), { maxBatch, concurrency, onBatch: (n) => this.batchSize.observe({ op: "complete" }, n) });
 
     this.unsubscribe = store.onWake((queue) => {
       for (const w of this.waiters) if (queue === "*" || w.queues.has(queue)) w.wake();
@@ -118,7 +119,7 @@ export class TaskQueue {
   }
 
   enqueue(items: EnqueueInput[]): Promise<EnqueueResult[]> {
-    return this.enqueueBatcher.submit(items);
+    return this.enqueues.submit(items);
   }
 
   /** Claim, waiting up to waitMs for work (long poll). Returns [] when nothing came or the service is stopping. */
@@ -134,7 +135,7 @@ export class TaskQueue {
       this.waiters.add(w);
       try {
         const t0 = process.hrtime.bigint();
-        const leases = await this.claimBatcher.submit(req);
+        const leases = await this.claims.submit(req);
         this.claimLatency.observe({ store: this.store.kind }, Number(process.hrtime.bigint() - t0) / 1e9);
         const remaining = deadline - Date.now();
         if (leases.length > 0 || remaining <= 0) return leases;
@@ -155,7 +156,7 @@ export class TaskQueue {
   }
 
   complete(req: CompleteRequest): Promise<Outcome> {
-    return this.completeBatcher.submit(req);
+    return this.completions.submit(req);
   }
 
   async fail(id: number, leaseToken: string, error: string, retry: boolean): Promise<Outcome> {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentTokens, openTokenStore } from "@tierstack/common";
+import { waitFor } from "@tierstack/common/testing";
 import { buildApp, type TaskQueueApp } from "../src/app.js";
 import { readConfig } from "../src/config.js";
 import { impls } from "./helpers.js";
@@ -113,11 +114,9 @@ describe.each(impls)("task-queue HTTP API on $name", ({ skip, open }) => {
   it.skipIf(skip)("fail → retry → dead letter → inspect → requeue", async () => {
     await post("/v1/tasks", { queue: "flaky", maxAttempts: 2 });
     const claim = async () => {
-      for (let i = 0; i < 50; i++) {
-        const t = (await post("/v1/claim", { queues: ["flaky"], leaseSeconds: 30, waitMs: 200 })).json().tasks[0];
-        if (t) return t;
-      }
-      throw new Error("nothing to claim");
+      let t: { id: number; leaseToken: string; attempts: number } | undefined;
+      await waitFor(async () => (t = (await post("/v1/claim", { queues: ["flaky"], leaseSeconds: 30, waitMs: 200 })).json().tasks[0]) !== undefined, { what: "a claimable flaky task", timeoutMs: 10_000, intervalMs: 0 });
+      return t!;
     };
     const t1 = await claim();
     expect((await post(`/v1/tasks/${t1.id}/fail`, { leaseToken: t1.leaseToken, error: "timeout" })).json().task.state).toBe("ready");

@@ -47,7 +47,7 @@ describe.each(impls)("outbox relay to NATS JetStream on $name", ({ skip, open })
     const relay = new OutboxRelay(flaky, { servers: NATS_URL, stream, subjectPrefix: tag, replicas: 1, duplicateWindowSeconds: 120, log: silent });
     relay.start();
     try {
-      await waitFor(async () => (await store.outboxLag()).unpublished === 0, "outbox drained", 15_000);
+      await waitFor(async () => (await store.outboxLag()).unpublished === 0, { what: "outbox drained", timeoutMs: 15_000 });
     } finally {
       await relay.stop();
     }

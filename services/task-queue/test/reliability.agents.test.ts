@@ -74,7 +74,7 @@ describe.each(impls)("reliability: agents killed while holding leases, on $name"
     for (let i = 0; i < AGENTS; i++) spawnAgent();
 
     const completed = async () => (await store.list({ queue: "work", state: "completed", limit: TASKS + 1 })).length;
-    await waitFor(async () => (await completed()) === TASKS && stale.length > 0, "every task completed and the frozen agent answered", 90_000, 250);
+    await waitFor(async () => (await completed()) === TASKS && stale.length > 0, { what: "every task completed and the frozen agent answered", timeoutMs: 90_000, intervalMs: 250 });
     for (const a of agents) a.kill("SIGKILL");
 
     expect(kills).toBe(KILLS);

@@ -63,20 +63,20 @@ describe.each(impls)("reliability: NATS stopped and restarted under load, on $na
     };
     const loops = Array.from({ length: 12 }, (_, n) => loop(n));
     try {
-      await waitFor(() => cycles > 100, "load before the outage", 30_000);
+      await waitFor(() => cycles > 100, { what: "load before the outage", timeoutMs: 30_000 });
       await nats.stop();
       const before = cycles;
-      await waitFor(() => cycles > before + 100, "load during the outage", 30_000);
+      await waitFor(() => cycles > before + 100, { what: "load during the outage", timeoutMs: 30_000 });
       expect((await outboxIds(url)).unpublished).toBeGreaterThan(0);
       await sleep(500);
       await nats.start();
       const after = cycles;
-      await waitFor(() => cycles > after + 100, "load after the outage", 30_000);
+      await waitFor(() => cycles > after + 100, { what: "load after the outage", timeoutMs: 30_000 });
     } finally {
       running = false;
       await Promise.all(loops);
     }
-    await waitFor(async () => (await outboxIds(url)).unpublished === 0, "outbox drained", 60_000, 200);
+    await waitFor(async () => (await outboxIds(url)).unpublished === 0, { what: "outbox drained", timeoutMs: 60_000, intervalMs: 200 });
 
     const { ids } = await outboxIds(url);
     const msgs = await readStream(nats.url, "TQ_EVENTS");

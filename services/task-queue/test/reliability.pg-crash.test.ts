@@ -67,10 +67,10 @@ describe.skipIf(!pgTools)("reliability: PostgreSQL crash under load", () => {
     const direct = new pg.Pool({ connectionString: db.url, max: 2 });
     direct.on("error", () => undefined);
     try {
-      await waitFor(() => completed.size >= 200, "some acknowledged work", 60_000);
+      await waitFor(() => completed.size >= 200, { what: "some acknowledged work", timeoutMs: 60_000 });
       const unpublished = Number((await direct.query("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")).rows[0].n);
       expect(unpublished).toBeGreaterThan(0);
-      await waitFor(() => inFlight >= 50, "≥ 50 requests in flight", 10_000, 1);
+      await waitFor(() => inFlight >= 50, { what: "≥ 50 requests in flight", timeoutMs: 10_000, intervalMs: 1 });
       peakAtCrash = inFlight;
       db.stop("immediate");
       await new Promise((r) => setTimeout(r, 1000));
@@ -78,10 +78,10 @@ describe.skipIf(!pgTools)("reliability: PostgreSQL crash under load", () => {
       await waitFor(async () => {
         if (server!.proc.exitCode !== null) throw new Error(`service died: ${server!.output()}`);
         return (await fetch(`${server!.url}/readyz`)).ok;
-      }, "service ready again", 30_000, 200);
+      }, { what: "service ready again", timeoutMs: 30_000, intervalMs: 200 });
       // Let the load run on the recovered database for a moment, then stop it.
       const after = completed.size;
-      await waitFor(() => completed.size > after + 50, "work after recovery", 30_000);
+      await waitFor(() => completed.size > after + 50, { what: "work after recovery", timeoutMs: 30_000 });
       running = false;
       await Promise.all(loops);
 

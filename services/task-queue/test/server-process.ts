@@ -34,7 +34,7 @@ export async function startServer(env: Record<string, string>, nodeArgs: string[
     } catch {
       return false;
     }
-  }, "task-queue /readyz", 30_000, 100);
+  }, { what: "task-queue /readyz", timeoutMs: 30_000, intervalMs: 100 });
   return {
     url,
     proc,

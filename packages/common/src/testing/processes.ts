@@ -2,7 +2,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, portOpen, waitFor } from "./services.js";
+import { freePort } from "../net.js";
+import { waitForPort } from "../wait.js";
 
 /**
  * Private server instances for fault tests (stop, kill, restart) on their own ports in a temp
@@ -52,7 +53,7 @@ export async function startPrivatePostgres(opts: { settings?: Record<string, str
   const start = async () => {
     const r = ctl("-o", o, "-l", join(dir, "log"), "-w", "-t", "60", "start");
     if (r.status !== 0) throw new Error(`pg_ctl start failed: ${r.stderr || r.stdout}`);
-    await waitFor(() => portOpen("127.0.0.1", port), "private postgres");
+    await waitForPort(port, { what: "private postgres" });
   };
   await start();
   return {
@@ -92,7 +93,7 @@ async function privateProcess(name: string, build: (port: number, dir: string) =
     const [cmd, args] = build(port, dir);
     child = spawn(cmd, args, { stdio: "ignore" });
     child.once("error", () => undefined);
-    await waitFor(() => portOpen("127.0.0.1", port), `private ${name} on ${port}`);
+    await waitForPort(port, { what: `private ${name} on ${port}` });
   };
   const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
     const c = child;

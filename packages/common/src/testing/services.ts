@@ -7,6 +7,7 @@ import pg from "pg";
  * developer's machine the suite is skipped with a reason instead.
  */
 export { freePort, portOpen } from "../net.js";
+export { waitFor, waitForPort, type WaitOptions } from "../wait.js";
 
 export const inCI = process.env.CI === "true" || process.env.CI === "1";
 
@@ -46,14 +47,4 @@ export async function freshSchema(prefix: string, base = PG_URL): Promise<{ url:
       }
     },
   };
-}
-
-
-export async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000, everyMs = 50): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
