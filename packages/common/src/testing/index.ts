@@ -1,2 +1,3 @@
 export * from "./services.js";
 export * from "./processes.js";
+export * from "./tls.js";
