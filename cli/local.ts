@@ -11,6 +11,7 @@ import { services, serviceNames, type ServiceName } from "../catalog/services.js
 // The kit is an ES module; this CommonJS CLI loads it once, at the start of runLocal.
 let freePort: () => Promise<number>;
 let portOpen: (host: string, port: number) => Promise<boolean>;
+let waitFor: (predicate: () => boolean | Promise<boolean>, opts: { timeoutMs?: number; intervalMs?: number; what?: string }) => Promise<void>;
 
 /**
  * `npm run local`: the single-box tier on this machine. Starts the catalogue's services as
@@ -81,23 +82,25 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
+/** Waits with the kit's waitFor; a process that exits meanwhile fails at once, naming its log. */
+function alive(proc: Proc): void {
+  if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited with code ${proc.child.exitCode}; see ${proc.log}`);
+}
+
 async function waitReady(url: string, proc: Proc, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited with code ${proc.child.exitCode}; see ${proc.log}`);
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${proc.name} not ready at ${url} after ${timeoutMs / 1000} s; see ${proc.log}`);
+  const answers = async () => {
+    alive(proc);
+    return fetch(url).then((r) => r.ok, () => false);
+  };
+  await waitFor(answers, { timeoutMs, intervalMs: 200, what: `${proc.name} to be ready at ${url} (see ${proc.log})` });
+}
+
+async function waitTcp(port: number, proc: Proc, timeoutMs: number): Promise<void> {
+  await waitFor(async () => (alive(proc), portOpen("127.0.0.1", port)), { timeoutMs, intervalMs: 100, what: `${proc.name} to open port ${port} (see ${proc.log})` });
 }
 
 export async function runLocal(argv: string[]): Promise<number> {
-  ({ freePort, portOpen } = await import("@tierstack/common"));
+  ({ freePort, portOpen, waitFor } = await import("@tierstack/common"));
   let values: { data?: string; "ready-timeout"?: string };
   let readyTimeout: number;
   try {
@@ -205,14 +208,4 @@ export async function runLocal(argv: string[]): Promise<number> {
       });
     }
   });
-}
-
-async function waitTcp(port: number, proc: Proc, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited with code ${proc.child.exitCode}; see ${proc.log}`);
-    if (await portOpen("127.0.0.1", port)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${proc.name} did not open port ${port}; see ${proc.log}`);
 }
