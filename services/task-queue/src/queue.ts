@@ -60,7 +60,7 @@ export class TaskQueue {
     const depth = new Gauge({ name: "task_queue_depth", help: "Tasks per queue and state (ready, running, dead)", labelNames: ["queue", "state"] as const, registers,
       collect: async () => {
         depth.reset();
-        for (const r of await store.depth()) if (r.state !== "completed" && r.state !== "cancelled") depth.set({ queue: r.queue, state: r.state }, r.count);
+        for (const r of await store.depth()) depth.set({ queue: r.queue, state: r.state }, r.count);
       },
     });
     const lag: Gauge = new Gauge({ name: "task_queue_outbox_unpublished", help: "Outbox events not yet published to NATS", registers,
@@ -160,9 +160,8 @@ export class TaskQueue {
   }
 
   async fail(id: number, leaseToken: string, error: string, retry: boolean): Promise<Outcome> {
-    const out = await this.store.fail({
-      id, leaseToken, error, retry, backoffBaseMs: this.opts.backoffBaseMs, backoffMaxMs: this.opts.backoffMaxMs, jitter: 0.5 + Math.random() / 2,
-    });
+    // Half jitter: a retry waits between half and all of its scheduled delay (ADR 0012).
+    const out = await this.store.fail({ id, leaseToken, error, retry, backoff: { baseMs: this.opts.backoffBaseMs, maxMs: this.opts.backoffMaxMs, jitter: 0.5 } });
     if (out.status === "ok" && out.task.state === "dead") this.deadLetters.inc();
     return out;
   }

@@ -1,6 +1,7 @@
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, StorageType, type JetStreamClient } from "@nats-io/jetstream";
 import { Counter, type Registry } from "prom-client";
+import { backoffDelay, type BackoffPolicy } from "@tierstack/common";
 import type { OutboxRow, TaskStore } from "./types.js";
 
 type NatsConnection = Awaited<ReturnType<typeof connect>>;
@@ -16,6 +17,9 @@ export interface RelayOptions {
   publishTimeoutMs?: number;
   log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void };
 }
+
+/** After a failed pass: 250 ms, doubling to 5 s. No jitter: one relay loop per replica, not a crowd. */
+const RETRY: BackoffPolicy = { baseMs: 250, maxMs: 5000, jitter: 0 };
 
 export const subjectFor = (prefix: string, row: Pick<OutboxRow, "queue" | "event">) => `${prefix}.${row.queue}.${row.event}`;
 
@@ -94,17 +98,16 @@ export class OutboxRelay {
   }
 
   private async run(): Promise<void> {
-    let backoff = 250;
+    let failures = 0;
     while (this.running) {
       try {
         if (!this.js) await this.connectOnce();
         const n = await this.store.relayBatch(this.opts.batch ?? 500, (rows) => this.publish(rows));
-        backoff = 250;
+        failures = 0;
         if (n === 0) await this.sleep(500);
       } catch (err) {
         this.opts.log.warn({ err: (err as Error).message }, "outbox relay pass failed; events stay in the outbox");
-        await this.sleep(backoff);
-        backoff = Math.min(backoff * 2, 5000);
+        await this.sleep(backoffDelay(failures++, RETRY));
       }
     }
   }

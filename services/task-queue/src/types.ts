@@ -1,3 +1,5 @@
+import type { BackoffPolicy } from "@tierstack/common";
+
 /** The task model and the one interface both stores implement. */
 export type TaskState = "ready" | "running" | "completed" | "dead" | "cancelled";
 export const TASK_STATES: readonly TaskState[] = ["ready", "running", "completed", "dead", "cancelled"];
@@ -16,7 +18,13 @@ export interface Task {
   result: unknown;
   lastError: string | null;
   idempotencyKey: string | null;
+  /**
+   * The owner of the task's last lease: set by a claim, kept when the task finishes (completed,
+   * dead, cancelled — a dead letter says whose attempt ended it), cleared when it goes back to
+   * ready (retry, expired lease, requeue). See transitions.ts and ADR 0014.
+   */
   leaseOwner: string | null;
+  /** Only while running: when the lease ends unless heartbeated. */
   leaseExpiresAt: string | null;
   createdAt: string;
   updatedAt: string;
@@ -64,10 +72,8 @@ export interface FailRequest {
   error: string;
   /** false: dead-letter now, whatever the attempts left. */
   retry: boolean;
-  backoffBaseMs: number;
-  backoffMaxMs: number;
-  /** Jitter factor in [0.5, 1]: the delay is min(max, base·2^(attempts-1))·jitter. */
-  jitter: number;
+  /** The retry delay: backoffDelay(attempts - 1, backoff) from @tierstack/common (outcome.ts). */
+  backoff: BackoffPolicy;
 }
 
 /** ok: done; stale: the lease is not (or no longer) this token's; not_found: no such task. */
@@ -90,9 +96,13 @@ export interface OutboxRow {
   createdAt: string;
 }
 
+/** The states depth() counts: live work and dead letters (finished history is not "depth"). */
+export type DepthState = "ready" | "running" | "dead";
+export const DEPTH_STATES: readonly DepthState[] = ["ready", "running", "dead"];
+
 export interface DepthRow {
   queue: string;
-  state: TaskState;
+  state: DepthState;
   count: number;
 }
 
@@ -116,6 +126,7 @@ export interface TaskStore {
   prune(before: number): Promise<{ tasks: number; outbox: number }>;
   /** Run fn with the oldest unpublished outbox rows, exclusively among replicas; fn returns the ids published. */
   relayBatch(limit: number, fn: (rows: OutboxRow[]) => Promise<number[]>): Promise<number>;
+  /** Tasks per queue in each of DEPTH_STATES (queues/states with none are absent). */
   depth(): Promise<DepthRow[]>;
   outboxLag(): Promise<{ unpublished: number; oldestSeconds: number }>;
   /** Called with a queue name whenever work may have become claimable (enqueue, requeue). */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { parseDatabaseUrl } from "@tierstack/common";
 import { available, freshSchema, PG_URL } from "@tierstack/common/testing";
 import { openTaskStore } from "../src/open-store.js";
-import type { TaskStore } from "../src/types.js";
+import type { EnqueueInput, Lease, TaskEvent, TaskStore } from "../src/types.js";
 
 export const pgUp = await available("postgres", PG_URL);
 
@@ -82,4 +82,20 @@ export function client(url: string, token: string) {
     return { status: r.status, body: text ? JSON.parse(text) : undefined };
   };
   return { post: (p: string, b?: unknown) => call("POST", p, b ?? {}), get: (p: string) => call("GET", p) };
+}
+
+/** A task to enqueue in the contract suites: payload {n: 1}, priority 0, 3 attempts unless overridden. */
+export const item = (queue: string, extra: Partial<EnqueueInput> = {}): EnqueueInput => ({ queue, payload: { n: 1 }, priority: 0, maxAttempts: 3, ...extra });
+
+export const claimOne = async (s: TaskStore, queue: string, leaseSeconds = 30, owner = "a1"): Promise<Lease | undefined> =>
+  (await s.claim([{ queues: [queue], limit: 1, leaseSeconds, owner }]))[0]?.[0];
+
+/** The task's unpublished outbox events as [event, attempt], in outbox order; publishes nothing. */
+export async function eventsOf(s: TaskStore, taskId: number): Promise<[TaskEvent, number][]> {
+  const seen: [TaskEvent, number][] = [];
+  await s.relayBatch(1_000_000, async (rows) => {
+    for (const r of rows) if (r.taskId === taskId) seen.push([r.event, r.attempt]);
+    return [];
+  });
+  return seen;
 }

@@ -1,0 +1,51 @@
+import type { Migration } from "@tierstack/common";
+import { postgres, sqlite, type Dialect } from "./dialect.js";
+
+/**
+ * One schema, two dialects (the slots in dialect.ts). Times are epoch milliseconds on SQLite and
+ * timestamptz on PostgreSQL; JSON is TEXT and jsonb. The indexes are partial (ADR 0010): the
+ * claim path sees only ready tasks, the reaper only running ones, the relay only unpublished
+ * events, so a long history of finished work costs disk, not claim time.
+ */
+const tables = ({ ddl: d }: Dialect) => `
+CREATE TABLE tasks (
+  id ${d.pk},
+  queue text NOT NULL,
+  state text NOT NULL,
+  priority integer NOT NULL DEFAULT 0,
+  run_at ${d.ts} NOT NULL${d.defaultNow},
+  attempts integer NOT NULL DEFAULT 0,
+  max_attempts integer NOT NULL,
+  payload ${d.json},
+  result ${d.json},
+  last_error text,
+  idempotency_key text,
+  lease_token text,
+  lease_owner text,
+  lease_expires_at ${d.ts},
+  created_at ${d.ts} NOT NULL${d.defaultNow},
+  updated_at ${d.ts} NOT NULL${d.defaultNow},
+  finished_at ${d.ts}
+);
+CREATE UNIQUE INDEX tasks_idempotency ON tasks (queue, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX tasks_ready ON tasks (queue, priority DESC, run_at, id) WHERE state = 'ready';
+CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE state = 'running';
+CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX tasks_dead ON tasks (queue, id) WHERE state = 'dead';
+CREATE TABLE outbox (
+  id ${d.pk},
+  queue text NOT NULL,
+  event text NOT NULL,
+  task_id ${d.ref} NOT NULL,
+  attempt integer NOT NULL,
+  created_at ${d.ts} NOT NULL${d.defaultNow},
+  published_at ${d.ts}
+);
+CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
+`;
+
+const migrations = (d: Dialect): Migration[] => [{ version: 1, name: "tasks_and_outbox", sql: tables(d) }];
+
+export const sqliteMigrations = migrations(sqlite);
+export const postgresMigrations = migrations(postgres);
