@@ -53,7 +53,7 @@ export const services: Record<ServiceName, ServiceSpec> = {
     localEntry: "services/task-queue/src/server.ts",
     env: [
       ...common,
-      { name: "DATABASE_URL", description: "sqlite:/path/file.db (single-box) or postgres://… (tier-50+); also holds agent tokens", required: true, secret: true },
+      { name: "DATABASE_URL", description: "sqlite:/path/file.db (single-box) or postgres://… (tier-50+; TLS: ?sslmode=verify-ca|verify-full&sslrootcert=<CA file>); also holds agent tokens", required: true, secret: true },
       { name: "NATS_URL", description: "NATS server(s), comma-separated; unset keeps events in the outbox", required: false, secret: false },
       { name: "NATS_STREAM", description: "JetStream stream the outbox relay publishes to (created at start if absent)", required: false, secret: false, default: "TASKS" },
       { name: "NATS_SUBJECT_PREFIX", description: "Event subjects are <prefix>.<queue>.<event>", required: false, secret: false, default: "tasks" },
@@ -84,8 +84,9 @@ export const services: Record<ServiceName, ServiceSpec> = {
     env: [
       ...common,
       { name: "GATEWAY_SHARDS", description: "JSON shard map: namespace → replica URLs, or { replicas, protocol } (protocol ≤ 2025-11-25 ⇒ bridged for 2026-07-28 clients)", required: true, secret: false },
-      { name: "TOKENS_DATABASE_URL", description: "Where agent tokens live (the task queue's database)", required: true, secret: true },
-      { name: "REDIS_URL", description: "Session registry in Redis (tier-50+); unset keeps it in memory", required: false, secret: false },
+      { name: "TOKENS_DATABASE_URL", description: "Where agent tokens live (the task queue's database; TLS parameters as DATABASE_URL's)", required: true, secret: true },
+      { name: "REDIS_URL", description: "Session registry in Redis (tier-50+): rediss://:<auth>@host:6378 (TLS + AUTH); unset keeps it in memory", required: false, secret: true },
+      { name: "REDIS_CA_FILE", description: "PEM CA the Redis server's certificate must chain to; required with rediss://", required: false, secret: false },
       { name: "GATEWAY_REDIS_PREFIX", description: "Key prefix of the Redis session registry", required: false, secret: false, default: "mcpgw:" },
       { name: "GATEWAY_UPSTREAM_TOKEN", description: "The gateway's own credential towards the shards", required: false, secret: true },
       { name: "GATEWAY_ALLOWED_ORIGINS", description: "Comma-separated allowed Origin values; requests without Origin are allowed", required: false, secret: false, default: "" },
@@ -111,8 +112,9 @@ export const services: Record<ServiceName, ServiceSpec> = {
     localEntry: "services/brain/src/server.ts",
     env: [
       ...common,
-      { name: "DATABASE_URL", description: "sqlite:/path/file.db (single-box) or postgres://… (tier-50+)", required: true, secret: true },
-      { name: "REDIS_URL", description: "Shared send-rate bucket across replicas; unset uses a local bucket", required: false, secret: false },
+      { name: "DATABASE_URL", description: "sqlite:/path/file.db (single-box) or postgres://… (tier-50+; TLS: ?sslmode=verify-ca|verify-full&sslrootcert=<CA file>)", required: true, secret: true },
+      { name: "REDIS_URL", description: "Shared send-rate bucket across replicas: rediss://:<auth>@host:6378 (TLS + AUTH); unset uses a local bucket", required: false, secret: true },
+      { name: "REDIS_CA_FILE", description: "PEM CA the Redis server's certificate must chain to; required with rediss://", required: false, secret: false },
       { name: "WHATSAPP_APP_SECRET", description: "Meta app secret: verifies X-Hub-Signature-256", required: true, secret: true },
       { name: "WHATSAPP_VERIFY_TOKEN", description: "Webhook verification token (hub.verify_token)", required: true, secret: true },
       { name: "WHATSAPP_ACCESS_TOKEN", description: "Cloud API bearer token for sending", required: true, secret: true },
@@ -138,3 +140,21 @@ export const services: Record<ServiceName, ServiceSpec> = {
 };
 
 export const serviceNames = Object.keys(services) as ServiceName[];
+
+/**
+ * The only writable paths of a service container on GKE (the root filesystem is read-only):
+ * the Deployment mounts an emptyDir at each (`writablePaths` of components/k8s/service-deployment.ts),
+ * and test/image-entrypoint.test.ts runs each service's image entry point under bubblewrap with a
+ * read-only root and exactly these paths writable. /tmp: tsx's compile cache (the image runs the
+ * TypeScript sources through tsx) and Node's os.tmpdir().
+ */
+export const serviceWritablePaths: readonly string[] = ["/tmp"];
+
+/**
+ * Where a pod finds the data plane's CA certificates (read-only files, not secrets): the Cloud SQL
+ * instance's server CA (DATABASE_URL's sslrootcert) and Memorystore's server CA (REDIS_CA_FILE).
+ */
+export const dataPlaneCaFiles = {
+  postgres: "/etc/tierstack/ca/postgres.pem",
+  redis: "/etc/tierstack/ca/redis.pem",
+} as const;

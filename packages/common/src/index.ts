@@ -9,3 +9,4 @@ export * from "./net.js";
 export * from "./backoff.js";
 export * from "./group-commit.js";
 export * from "./wait.js";
+export * from "./redis.js";

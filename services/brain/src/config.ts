@@ -1,4 +1,4 @@
-import { EnvReader, readBase, type BaseConfig } from "@tierstack/common";
+import { EnvReader, parseRedisUrl, readBase, type BaseConfig } from "@tierstack/common";
 
 /**
  * The brain's configuration, validated once at start (one line per bad key). Every key read
@@ -7,6 +7,8 @@ import { EnvReader, readBase, type BaseConfig } from "@tierstack/common";
 export interface BrainConfig extends BaseConfig {
   databaseUrl: string;
   redisUrl?: string;
+  /** CA the Redis server's certificate must chain to (required with rediss://). */
+  redisCaFile?: string;
   whatsapp: {
     appSecret: string;
     verifyToken: string;
@@ -47,6 +49,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...base,
     databaseUrl: r.str("DATABASE_URL", { description: "sqlite:<path> or postgres://…" }),
     redisUrl: r.url("REDIS_URL", { protocols: ["redis", "rediss"], required: false }),
+    redisCaFile: r.str("REDIS_CA_FILE", { required: false }),
     whatsapp: {
       appSecret: r.str("WHATSAPP_APP_SECRET"),
       verifyToken: r.str("WHATSAPP_VERIFY_TOKEN"),
@@ -74,6 +77,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseMs: r.int("BRAIN_LEASE_MS", { default: 120_000, min: 1_000, max: 3_600_000 }),
   };
   if (cfg.databaseUrl && !/^(sqlite:|postgres(ql)?:\/\/)/.test(cfg.databaseUrl)) r.problem(`DATABASE_URL: expected sqlite:<path> or postgres://…`);
+  if (cfg.redisUrl || cfg.redisCaFile) {
+    try {
+      // rediss:// needs REDIS_CA_FILE and the file must be a readable CA: one line now, not at the first send.
+      if (cfg.redisUrl) parseRedisUrl(cfg.redisUrl, cfg.redisCaFile);
+      else r.problem("REDIS_CA_FILE is set without REDIS_URL");
+    } catch (err) {
+      r.problem((err as Error).message);
+    }
+  }
   if (cfg.adminToken && cfg.adminToken.length < 16) r.problem("BRAIN_ADMIN_TOKEN: expected at least 16 characters");
   if (cfg.leaseMs <= cfg.llm.timeoutMs * 2) r.problem(`BRAIN_LEASE_MS=${cfg.leaseMs}: expected more than twice LLM_TIMEOUT_MS (${cfg.llm.timeoutMs}) so a slow reply keeps its lease`);
   r.done();

@@ -4,12 +4,12 @@
  * when REDIS_URL is set, so replicas share the number's limit) and Stripe, then serve until
  * SIGTERM: readiness flips, HTTP drains, workers finish the message in hand, the store closes.
  */
-import { Redis } from "ioredis";
 import { exitOnStartError, runService } from "@tierstack/common";
 import { buildApp } from "./app.js";
 import { loadConfig } from "./config.js";
 import { createLlmClient } from "./llm.js";
 import { localBucket, redisBucket } from "./ratelimit.js";
+import { openRedis } from "./redis.js";
 import { openBrainStore } from "./store/index.js";
 import { createStripeClient } from "./stripe.js";
 import { createWhatsAppSender } from "./whatsapp.js";
@@ -17,7 +17,7 @@ import { createWhatsAppSender } from "./whatsapp.js";
 async function main(): Promise<void> {
   const config = loadConfig();
   const store = await openBrainStore(config.databaseUrl);
-  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false }) : undefined;
+  const redis = config.redisUrl ? await openRedis(config.redisUrl, config.redisCaFile) : undefined;
   const burst = Math.max(1, Math.floor(config.whatsapp.sendRate / 10));
   const limiter = redis
     ? redisBucket(redis, `brain:send-rate:${config.whatsapp.phoneNumberId}`, config.whatsapp.sendRate, burst)

@@ -1,4 +1,4 @@
-import { EnvReader, readBase, type BaseConfig } from "@tierstack/common";
+import { EnvReader, parseRedisUrl, readBase, type BaseConfig } from "@tierstack/common";
 import { parseShardMap, type ShardConfig } from "@tierstack/shard-map";
 
 // The shard map, its protocol versions and its parser live in @tierstack/shard-map (shared with the
@@ -9,6 +9,8 @@ export interface GatewayConfig extends BaseConfig {
   shards: ShardConfig[];
   tokensDatabaseUrl: string;
   redisUrl?: string;
+  /** CA the Redis server's certificate must chain to (required with rediss://). */
+  redisCaFile?: string;
   redisPrefix: string;
   upstreamToken?: string;
   /** Allowed `Origin` values; a request without Origin (a non-browser agent) is always allowed. */
@@ -30,6 +32,7 @@ export const ENV_KEYS = [
   "GATEWAY_SHARDS",
   "TOKENS_DATABASE_URL",
   "REDIS_URL",
+  "REDIS_CA_FILE",
   "GATEWAY_REDIS_PREFIX",
   "GATEWAY_UPSTREAM_TOKEN",
   "GATEWAY_ALLOWED_ORIGINS",
@@ -61,6 +64,16 @@ export function readConfig(env: Record<string, string | undefined> = process.env
   });
   const tokensDatabaseUrl = r.str("TOKENS_DATABASE_URL", { description: "sqlite:<path> or postgres://… (the task queue's database)" });
   const redisUrl = r.url("REDIS_URL", { protocols: ["redis", "rediss"], required: false });
+  const redisCaFile = r.str("REDIS_CA_FILE", { required: false });
+  if (redisUrl || redisCaFile) {
+    try {
+      // rediss:// needs REDIS_CA_FILE and the file must be a readable CA: one line now, not at the first session.
+      if (redisUrl) parseRedisUrl(redisUrl, redisCaFile);
+      else r.problem("REDIS_CA_FILE is set without REDIS_URL");
+    } catch (err) {
+      r.problem((err as Error).message);
+    }
+  }
   const origins = r.str("GATEWAY_ALLOWED_ORIGINS", { default: "" });
   const allowedOrigins = origins.split(",").map((s) => s.trim()).filter(Boolean);
   for (const o of allowedOrigins) {
@@ -75,6 +88,7 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     shards,
     tokensDatabaseUrl,
     redisUrl,
+    redisCaFile,
     redisPrefix: r.str("GATEWAY_REDIS_PREFIX", { default: "mcpgw:" }),
     upstreamToken: r.str("GATEWAY_UPSTREAM_TOKEN", { required: false }),
     allowedOrigins,

@@ -1,13 +1,16 @@
 import { AgentTokens, exitOnStartError, openTokenStore, runService } from "@tierstack/common";
 import { buildApp } from "./app.js";
 import { readConfig } from "./config.js";
-import { MemorySessionRegistry, RedisSessionRegistry } from "./registry.js";
+import { openRedisRegistry } from "./redis-registry.js";
+import { MemorySessionRegistry } from "./registry.js";
 
 async function main() {
   const config = readConfig();
   const tokenStore = await openTokenStore(config.tokensDatabaseUrl);
   const ttlMs = config.sessionTtlSeconds * 1000;
-  const registry = config.redisUrl ? RedisSessionRegistry.connect(config.redisUrl, config.redisPrefix, ttlMs) : new MemorySessionRegistry(ttlMs);
+  const registry = config.redisUrl
+    ? await openRedisRegistry(config.redisUrl, config.redisPrefix, ttlMs, config.redisCaFile)
+    : new MemorySessionRegistry(ttlMs);
   const gw = buildApp(config, { tokens: new AgentTokens(tokenStore.store), registry });
   await gw.health.start();
   gw.app.log.info({ namespaces: config.shards.map((s) => s.namespace), registry: registry.kind }, "mcp-gateway starting");
