@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
 import { parseDatabaseUrl } from "@tierstack/common";
 import { available, freshSchema, PG_URL } from "@tierstack/common/testing";
 import { openTaskStore } from "../src/open-store.js";
@@ -98,4 +99,18 @@ export async function eventsOf(s: TaskStore, taskId: number): Promise<[TaskEvent
     return [];
   });
   return seen;
+}
+
+/** For the enclosing describe: a fresh store, handed to `use` before its tests and closed after them. */
+export function storeFixture(open: StoreImpl["open"], skip: boolean, use: (store: TaskStore) => void): void {
+  let close: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    if (skip) return;
+    const opened = await open();
+    close = opened.close;
+    use(opened.store);
+  });
+  afterAll(async () => {
+    await close?.();
+  });
 }

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { waitFor } from "@tierstack/common/testing";
 import type { Lease, TaskStore } from "../src/types.js";
-import { claimOne, impls, item } from "./helpers.js";
+import { claimOne, impls, item, storeFixture } from "./helpers.js";
 
 // One contract for every TaskStore implementation, on the real databases (the whole row after
 // each transition: store.transitions.contract.test.ts).
@@ -9,15 +9,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const failReq = (l: Lease, retry = true) => ({ id: l.task.id, leaseToken: l.leaseToken, error: "boom", retry, backoff: { baseMs: 10, maxMs: 1000, jitter: 0 } });
 
 describe.each(impls)("TaskStore contract on $name", ({ skip, open }) => {
-  let store: TaskStore;
-  let close: () => Promise<void>;
-  beforeAll(async () => {
-    if (skip) return;
-    ({ store, close } = await open());
-  });
-  afterAll(async () => {
-    if (!skip) await close();
-  });
+  let store!: TaskStore;
+  storeFixture(open, skip, (s) => (store = s));
 
   it.skipIf(skip)("enqueues a batch and returns the tasks in input order, ready", async () => {
     const out = await store.enqueue([item("e1", { payload: { a: 1 } }), item("e1", { payload: { a: 2 }, priority: 5 })]);

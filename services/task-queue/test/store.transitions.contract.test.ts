@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { waitFor } from "@tierstack/common/testing";
 import type { BackoffPolicy } from "@tierstack/common";
 import type { EnqueueInput, Lease, Task, TaskStore } from "../src/types.js";
-import { claimOne, eventsOf, impls, item } from "./helpers.js";
+import { claimOne, eventsOf, impls, item, storeFixture } from "./helpers.js";
 
 /**
  * The contract, part two: the whole row after every transition, written out, on both stores
@@ -30,15 +30,8 @@ const fail = (s: TaskStore, l: Lease, opts: { retry?: boolean; baseMs?: number }
 const due = (t: Task) => waitFor(() => Date.now() > Date.parse(t.runAt) + 1, { what: `task ${t.id} due` });
 
 describe.each(impls)("TaskStore rows after each transition on $name", ({ skip, open }) => {
-  let store: TaskStore;
-  let close: () => Promise<void>;
-  beforeAll(async () => {
-    if (skip) return;
-    ({ store, close } = await open());
-  });
-  afterAll(async () => {
-    if (!skip) await close();
-  });
+  let store!: TaskStore;
+  storeFixture(open, skip, (s) => (store = s));
   const claim = async (queue: string, owner = "agent-7", leaseSeconds = 30) => (await claimOne(store, queue, leaseSeconds, owner))!;
   const same = async (t: Task) => expect(await store.get(t.id)).toEqual(t);
   const enqueued = async (i: EnqueueInput) => (await store.enqueue([i]))[0]!.task;
