@@ -8,12 +8,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { afterAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { available, freshSchema, PG_URL } from "@tierstack/common/testing";
 import { openBrainStore } from "../services/brain/src/store/index.js";
 import { openMove, verifyStore } from "./stores.js";
 
-const pgUp = await available("postgres", PG_URL);
+let pgUp = false;
+beforeAll(async () => {
+  pgUp = await available("postgres", PG_URL);
+});
 const dir = mkdtempSync(join(tmpdir(), "tierstack-move-kill-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const root = resolve(__dirname, "..");
@@ -35,7 +38,8 @@ function run(args: string[], killAfterMs?: number): Promise<{ done: boolean; bat
   });
 }
 
-it.skipIf(!pgUp)("ten SIGKILLs at random points, then a resume: the target equals the source", async () => {
+it("ten SIGKILLs at random points, then a resume: the target equals the source", async (ctx) => {
+  if (!pgUp) return ctx.skip();
   const schema = await freshSchema("move_kill");
   const path = join(dir, "brain.db");
   try {
