@@ -145,6 +145,11 @@ const derived: ThroughputFigure[] = [
   derive("llamacpp-l4-32b-q4_k_m-decode-c2", "llamacpp-3090-8b-q4_0-decode-c2", { gpu: "nvidia-l4", model: "qwen3-32b", quantization: "Q4_K_M", citedWeightsBytes: llama8bQ4_0Bytes, targetWeightsBytes: q4km32b }),
   derive("llamacpp-l4-32b-q4_k_m-prefill", "llamacpp-3090-8b-q4_0-prefill", { gpu: "nvidia-l4", model: "qwen3-32b", quantization: "Q4_K_M", citedWeightsBytes: llama8bQ4_0Bytes, targetWeightsBytes: q4km32b }),
   derive("vllm-a100-40gb-32b-awq-mixed", "vllm-a100-80gb-32b-bf16-mixed", { gpu: "nvidia-a100-40gb", model: "qwen3-32b", quantization: "awq" }),
+  // a2-ultragpu (A100 80GB) and a3-highgpu (H100 80GB) machine types, for tier-100 stacks configured on them.
+  derive("vllm-a100-80gb-8b-bf16-mixed", "vllm-a100-40gb-8b-bf16-mixed-c8", { gpu: "nvidia-a100-80gb", model: "llama-3.1-8b-instruct", quantization: "bf16" }),
+  derive("vllm-a100-80gb-32b-awq-mixed", "vllm-a100-80gb-32b-bf16-mixed", { gpu: "nvidia-a100-80gb", model: "qwen3-32b", quantization: "awq" }),
+  derive("vllm-h100-80gb-8b-bf16-mixed", "vllm-a100-40gb-8b-bf16-mixed-c8", { gpu: "nvidia-h100-80gb", model: "llama-3.1-8b-instruct", quantization: "bf16" }),
+  derive("vllm-h100-80gb-32b-awq-mixed", "vllm-a100-80gb-32b-bf16-mixed", { gpu: "nvidia-h100-80gb", model: "qwen3-32b", quantization: "awq" }),
 ];
 
 export const throughputFigures: readonly ThroughputFigure[] = [...cited, ...derived];
@@ -192,6 +197,33 @@ export function tokensPerDayAtTarget(load: TierLoad): number {
   return (load.tokensPerDay.tokens * load.agents) / load.tokensPerDay.atAgents;
 }
 
+/**
+ * How configured GPUs are given to a plan's models: one per plan server, in plan order, while
+ * they last; every GPU beyond that goes, one at a time, to the model whose GPUs are busiest at
+ * peak (`gpusAtPeak(key) / GPUs it has`), ties to the earlier server. InferenceNode sizes its
+ * Deployments' replicas the same way.
+ */
+export function allocateGpus(plan: Pick<TierInferencePlan, "servers">, configuredGpus: number, gpusAtPeak: (modelKey: string) => number): Map<string, number> {
+  const out = new Map<string, number>();
+  let left = configuredGpus;
+  for (const s of plan.servers) {
+    if (left <= 0) break;
+    out.set(s.modelKey, (out.get(s.modelKey) ?? 0) + 1);
+    left--;
+  }
+  const keys = [...new Set(plan.servers.map((s) => s.modelKey))];
+  for (; left > 0; left--) {
+    let best = keys[0] ?? "";
+    let bestLoad = -Infinity;
+    for (const key of keys) {
+      const load = gpusAtPeak(key) / (out.get(key) ?? 0);
+      if (load > bestLoad) [best, bestLoad] = [key, load];
+    }
+    out.set(best, (out.get(best) ?? 0) + 1);
+  }
+  return out;
+}
+
 /** GPUs needed per model at average and at peak, utilisation of the configured GPUs, and whether they hold. */
 export function gpusNeeded(tier: string, load: TierLoad, plan: TierInferencePlan, configuredGpus: number, params: CapacityParams = capacityParams): TierCapacity {
   const shareSum = plan.shares.reduce((s, x) => s + x.share, 0);
@@ -199,15 +231,10 @@ export function gpusNeeded(tier: string, load: TierLoad, plan: TierInferencePlan
   const localTokensPerDay = tokensPerDayAtTarget(load) * load.localShare;
   const averageTps = localTokensPerDay / SECONDS_PER_DAY;
   const peakTps = averageTps * params.peakToAverage.value;
-  let gpusLeft = configuredGpus;
-  const configuredFor = new Map<string, number>();
-  for (const s of plan.servers) {
-    if (gpusLeft <= 0) break;
-    configuredFor.set(s.modelKey, (configuredFor.get(s.modelKey) ?? 0) + 1);
-    gpusLeft--;
-  }
+  const rates = new Map(plan.shares.map((m) => [m.modelKey, effectiveTokensPerSecond(plan.server, plan.gpu, m.modelKey, params.completionShare.value)]));
+  const configuredFor = allocateGpus(plan, configuredGpus, (key) => (peakTps * (plan.shares.find((m) => m.modelKey === key)?.share ?? 0)) / (rates.get(key) ?? Infinity));
   const perModel = plan.shares.map((m: LocalModelShare): ModelCapacity => {
-    const eff = effectiveTokensPerSecond(plan.server, plan.gpu, m.modelKey, params.completionShare.value);
+    const eff = rates.get(m.modelKey) ?? NaN;
     const avg = averageTps * m.share;
     const peak = peakTps * m.share;
     const have = configuredFor.get(m.modelKey) ?? 0;

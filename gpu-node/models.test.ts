@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { machineInfo } from "../catalog/machines.js";
 import { tierNames, tiers } from "../catalog/tiers.js";
-import { coResident, gpus, kvBytesPerToken, memoryFit, models, tierInference } from "./models.js";
+import { coResident, gpus, kvBytesPerToken, memoryFit, models, tierInference, weightsUrl } from "./models.js";
 
 const GB = 1e9;
 
@@ -62,6 +62,30 @@ describe("local models and the GPUs they run on", () => {
     const gpuIndexes = plan.servers.map((s) => s.gpuIndex);
     if (plan.server === "llama-server") expect(new Set(gpuIndexes).size).toBe(gpuIndexes.length);
     expect(plan.shares.reduce((s, x) => s + x.share, 0)).toBeCloseTo(1, 12);
+  });
+
+  it("every GPU the machine catalogue rents is in the GPU table, with its accelerator type", () => {
+    for (const name of ["g2-standard-4", "a2-highgpu-1g", "a2-ultragpu-1g", "a2-ultragpu-8g", "a3-highgpu-8g"]) {
+      const model = machineInfo(name)?.gpu?.model;
+      expect(model, name).toBeDefined();
+      expect(gpus[model!].acceleratorType, name).toMatch(/^nvidia-/);
+    }
+    expect(gpus["nvidia-a100-80gb"]).toMatchObject({ memoryBytes: 80e9, bandwidthGBs: 2039, acceleratorType: "nvidia-a100-80gb" });
+    expect(gpus["nvidia-a100-40gb"].acceleratorType).toBe("nvidia-tesla-a100");
+  });
+
+  it("each GGUF weights file is pinned: revision, exact size, sha256; its size is what memoryFit counts (rounded up)", () => {
+    for (const key of Object.keys(models)) {
+      const artifact = models[key]!.artifacts["llama-server"]!;
+      const file = artifact.file!;
+      expect(file.sha256, key).toMatch(/^[a-f0-9]{64}$/);
+      expect(file.revision, key).toMatch(/^[a-f0-9]{40}$/);
+      expect(artifact.ref.startsWith(`${file.repo}:`), key).toBe(true);
+      expect(file.name.endsWith(".gguf")).toBe(true);
+      expect(artifact.weightsBytes).toBeGreaterThanOrEqual(file.bytes - 1e6);
+      expect(artifact.weightsBytes - file.bytes).toBeLessThan(0.05e9);
+      expect(weightsUrl(file)).toBe(`https://huggingface.co/${file.repo}/resolve/${file.revision}/${file.name}`);
+    }
   });
 
   it("tier-50's two servers match the g2-standard-24's two L4s", () => {

@@ -5,7 +5,7 @@
  * by a stated rule or marked as assumptions.
  *
  * The 32B model: Qwen3-32B at BF16 is ~65.5 GB (ggml-org/Qwen3-32B-GGUF lists F16 at 65.5 GB)
- * and does not fit a 24 GB L4, nor two of them. On the L4 it runs as GGUF Q4_K_M (19.8 GB) with
+ * and does not fit a 24 GB L4, nor two of them. On the L4 it runs as GGUF Q4_K_M (19.76 GB) with
  * an f16 KV cache of 2 slots × 3,072 tokens; on the A100 40 GB as AWQ 4-bit.
  */
 import type { GpuModel, InferenceServerSpec, Provenance, ServerKind, TierInferencePlan } from "./types.js";
@@ -17,13 +17,22 @@ export interface GpuSpec {
   /** Peak memory bandwidth, GB/s. */
   bandwidthGBs: number;
   source: string;
+  /** Compute Engine / GKE accelerator type (guestAccelerators[].type, node label cloud.google.com/gke-accelerator). */
+  acceleratorType: string;
 }
 
+const GCE_GPUS = "https://cloud.google.com/compute/docs/gpus (accelerator types nvidia-l4, nvidia-tesla-a100, nvidia-a100-80gb, nvidia-h100-80gb)";
+
 export const gpus: Record<GpuModel, GpuSpec> = {
-  "nvidia-l4": { model: "nvidia-l4", memoryBytes: 24e9, bandwidthGBs: 300, source: "https://www.nvidia.com/en-us/data-center/l4/ (24 GB GDDR6, 300 GB/s)" },
-  "nvidia-a100-40gb": { model: "nvidia-a100-40gb", memoryBytes: 40e9, bandwidthGBs: 1555, source: "https://www.nvidia.com/en-us/data-center/a100/ (A100 40GB: 1,555 GB/s)" },
-  "nvidia-h100-80gb": { model: "nvidia-h100-80gb", memoryBytes: 80e9, bandwidthGBs: 3350, source: "https://www.nvidia.com/en-us/data-center/h100/ (H100 SXM: 80 GB, 3.35 TB/s)" },
+  "nvidia-l4": { model: "nvidia-l4", memoryBytes: 24e9, bandwidthGBs: 300, source: "https://www.nvidia.com/en-us/data-center/l4/ (24 GB GDDR6, 300 GB/s)", acceleratorType: "nvidia-l4" },
+  "nvidia-a100-40gb": { model: "nvidia-a100-40gb", memoryBytes: 40e9, bandwidthGBs: 1555, source: "https://www.nvidia.com/en-us/data-center/a100/ (A100 40GB: 1,555 GB/s)", acceleratorType: "nvidia-tesla-a100" },
+  // a2-ultragpu machine types carry the SXM part (GCE_GPUS: "A2 Ultra: A100 80GB").
+  "nvidia-a100-80gb": { model: "nvidia-a100-80gb", memoryBytes: 80e9, bandwidthGBs: 2039, source: "https://www.nvidia.com/en-us/data-center/a100/ (A100 80GB SXM: 80 GB HBM2e, 2,039 GB/s)", acceleratorType: "nvidia-a100-80gb" },
+  "nvidia-h100-80gb": { model: "nvidia-h100-80gb", memoryBytes: 80e9, bandwidthGBs: 3350, source: "https://www.nvidia.com/en-us/data-center/h100/ (H100 SXM: 80 GB, 3.35 TB/s)", acceleratorType: "nvidia-h100-80gb" },
 };
+
+/** Where the accelerator type names come from. */
+export const acceleratorTypeSource = GCE_GPUS;
 
 /** GPUs that published benchmarks ran on but the platform does not rent; used only to derive figures. */
 export const referenceGpus = {
@@ -39,12 +48,38 @@ export interface ModelArch {
   source: string;
 }
 
+/**
+ * One weights file as its publisher lists it: what an operator downloads once, uploads to the
+ * weights bucket and what the tier-50 box checks at boot before it starts a server.
+ */
+export interface WeightsFile {
+  /** File name in the publisher's repository (and in the bucket, under `<model key>/`). */
+  name: string;
+  /** Hugging Face repository and the revision the size and checksum are for. */
+  repo: string;
+  revision: string;
+  /** Exact size in bytes. */
+  bytes: number;
+  /** sha256 of the file (64 lowercase hex). */
+  sha256: string;
+  /** Where the size and checksum are listed. */
+  source: string;
+}
+
 export interface ModelArtifact {
   /** llama-server: `-hf` repo[:quant]; vLLM: Hugging Face model id. */
   ref: string;
   quantization: string;
+  /** Bytes the weights take in GPU memory (memoryFit). */
   weightsBytes: number;
   provenance: Provenance;
+  /** The single file to serve from local disk (GGUF); absent where the server downloads a directory. */
+  file?: WeightsFile;
+}
+
+/** The download URL of a weights file at its pinned revision. */
+export function weightsUrl(file: WeightsFile): string {
+  return `https://huggingface.co/${file.repo}/resolve/${file.revision}/${file.name}`;
 }
 
 export interface LocalModel {
@@ -58,6 +93,15 @@ export interface LocalModel {
   arch: ModelArch;
   artifacts: Partial<Record<ServerKind, ModelArtifact>>;
 }
+
+/**
+ * Size and sha256 of each GGUF file: the publisher's Git LFS pointer at the pinned revision
+ * (shown on the file's Hugging Face page and in `https://huggingface.co/api/models/<repo>/tree/<revision>`
+ * as `lfs.oid`). The values were read from independent copies of that listing, not recomputed
+ * here: the box recomputes them at boot and refuses to start a server on a mismatch, and the
+ * operator compares them with `sha256sum` before uploading (gpu-node/README.md).
+ */
+const LFS_NOTE = "publisher's Git LFS pointer (sha256 oid, size) at the pinned revision, https://huggingface.co/<repo>/blob/<revision>/<file>";
 
 export const models: Record<string, LocalModel> = {
   "llama-3.1-8b-instruct": {
@@ -73,6 +117,14 @@ export const models: Record<string, LocalModel> = {
         quantization: "Q4_K_M",
         weightsBytes: 4.92e9,
         provenance: { kind: "cited", source: "https://huggingface.co/bartowski/Meta-Llama-3.1-8B-Instruct-GGUF (Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf 4.92 GB)" },
+        file: {
+          name: "Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf",
+          repo: "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF",
+          revision: "bf5b95e96dac0462e2a09145ec66cae9a3f12067",
+          bytes: 4_920_739_232,
+          sha256: "7b064f5842bf9532c91456deda288a1b672397a54fa729aa665952863033557c",
+          source: LFS_NOTE,
+        },
       },
       vllm: {
         ref: "meta-llama/Llama-3.1-8B-Instruct",
@@ -91,10 +143,20 @@ export const models: Record<string, LocalModel> = {
     arch: { layers: 64, kvHeads: 8, headDim: 128, source: "https://huggingface.co/Qwen/Qwen3-32B/blob/main/config.json (num_hidden_layers 64, num_key_value_heads 8, head_dim 128)" },
     artifacts: {
       "llama-server": {
-        ref: "ggml-org/Qwen3-32B-GGUF:Q4_K_M",
+        // The publisher's own GGUF (Qwen/Qwen3-32B-GGUF), whose file checksum is listed; 19,762,149,024
+        // bytes, rounded up to 19.8 GB for the memory fit (ggml-org/Qwen3-32B-GGUF lists the same 19.8 GB).
+        ref: "Qwen/Qwen3-32B-GGUF:Q4_K_M",
         quantization: "Q4_K_M",
         weightsBytes: 19.8e9,
-        provenance: { kind: "cited", source: "https://huggingface.co/ggml-org/Qwen3-32B-GGUF (Q4_K_M 19.8 GB; F16 65.5 GB)" },
+        provenance: { kind: "cited", source: "https://huggingface.co/Qwen/Qwen3-32B-GGUF (Qwen3-32B-Q4_K_M.gguf 19,762,149,024 bytes); https://huggingface.co/ggml-org/Qwen3-32B-GGUF (Q4_K_M 19.8 GB; F16 65.5 GB)" },
+        file: {
+          name: "Qwen3-32B-Q4_K_M.gguf",
+          repo: "Qwen/Qwen3-32B-GGUF",
+          revision: "938a7432affaec9157f883a87164e2646ae17555",
+          bytes: 19_762_149_024,
+          sha256: "efd971561896866f0e910cce52761ca77b1b138090c7f15fe284676d57d1f689",
+          source: LFS_NOTE,
+        },
       },
       vllm: {
         ref: "Qwen/Qwen3-32B-AWQ",

@@ -49,6 +49,19 @@ describe("render: llama-server", () => {
     expect(rendered[1]?.args.slice(rendered[1].args.indexOf("-c"), rendered[1].args.indexOf("-c") + 2)).toEqual(["-c", String(2 * 3072)]);
   });
 
+  it("serves a local weights file with -m (no download cache), or another hub reference with -hf", () => {
+    const local = render(spec({ weights: { path: "/models/llama-3.1-8b-instruct/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf" } }));
+    expect(local.args.slice(4, 6)).toEqual(["-m", "/models/llama-3.1-8b-instruct/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf"]);
+    expect(local.args).not.toContain("-hf");
+    expect(local.env).toEqual({ CUDA_VISIBLE_DEVICES: "0" });
+    flagsOf(flagTables["llama-server"], local.args);
+    const hub = render(spec({ weights: { hub: "someone/Other-GGUF:Q5_K_M" } }));
+    expect(hub.args.slice(4, 6)).toEqual(["-hf", "someone/Other-GGUF:Q5_K_M"]);
+    expect(hub.env.LLAMA_CACHE).toBe("/models");
+    expect(() => render(spec({ weights: { path: "relative/file.gguf" } }))).toThrow(/weights path \(must be absolute\) relative\/file\.gguf/);
+    expect(() => render(spec({ weights: { hub: "two words" } }))).toThrow(/weights/);
+  });
+
   it("refuses a flag that is not in the table, in one line", () => {
     expect(() => render(spec({ extraArgs: ["--flash-attn"] }))).toThrowError(/^llama-server b5517: flag "--flash-attn" is not in the flag table[^\n]*$/);
     expect(() => render(spec({ extraArgs: ["--totally-new"] }))).toThrow(/not in the flag table/);
@@ -98,6 +111,14 @@ describe("render: vLLM", () => {
       expect(r?.env).toEqual({ CUDA_VISIBLE_DEVICES: "0" });
       expect(r?.health.path).toBe("/health");
     }
+  });
+
+  it("loads a local directory without --download-dir", () => {
+    const s = { ...plan.servers[0], image: defaultImage("vllm"), host: "0.0.0.0", weights: { path: "/models/llama-3.1-8b-instruct" } } as InferenceServerSpec;
+    const r = render(s);
+    expect(r.args.slice(0, 2)).toEqual(["--model", "/models/llama-3.1-8b-instruct"]);
+    expect(r.args).not.toContain("--download-dir");
+    flagsOf(flagTables.vllm, r.args);
   });
 
   it("refuses llama.cpp flags and other tags", () => {

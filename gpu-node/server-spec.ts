@@ -104,6 +104,11 @@ function checkSpec(spec: InferenceServerSpec): void {
   if (!Number.isInteger(spec.gpuIndex) || spec.gpuIndex < 0) throw bad("gpuIndex", spec.gpuIndex);
   if (!Number.isInteger(spec.contextLength) || spec.contextLength < 1) throw bad("contextLength", spec.contextLength);
   if (!Number.isInteger(spec.parallel) || spec.parallel < 1) throw bad("parallel", spec.parallel);
+  if (spec.weights !== undefined) {
+    const where = "path" in spec.weights ? spec.weights.path : spec.weights.hub;
+    if (typeof where !== "string" || where === "" || /\s/.test(where)) throw bad("weights", JSON.stringify(spec.weights));
+    if ("path" in spec.weights && !where.startsWith("/")) throw bad("weights path (must be absolute)", where);
+  }
   const util = spec.gpuMemoryUtilization;
   if (util !== undefined && (spec.server !== "vllm" || !(util > 0 && util <= 1))) throw bad("gpuMemoryUtilization", util);
 }
@@ -128,10 +133,11 @@ export function render(spec: InferenceServerSpec): RenderedServer {
   let args: string[];
   const env: Record<string, string> = { CUDA_VISIBLE_DEVICES: String(spec.gpuIndex) };
   if (spec.server === "llama-server") {
+    const weights = spec.weights ?? { hub: artifact.ref };
     args = [
       "--host", spec.host,
       "--port", String(spec.port),
-      "-hf", artifact.ref,
+      ...("path" in weights ? ["-m", weights.path] : ["-hf", weights.hub]),
       "-a", model.key,
       // llama-server splits -c across its slots: contextLength tokens per slot.
       "-c", String(spec.contextLength * spec.parallel),
@@ -140,17 +146,19 @@ export function render(spec: InferenceServerSpec): RenderedServer {
       "--metrics",
       "--no-webui",
     ];
-    env.LLAMA_CACHE = modelCacheDir;
+    // -hf downloads into LLAMA_CACHE; a local file needs no cache.
+    if (!("path" in weights)) env.LLAMA_CACHE = modelCacheDir;
   } else {
+    const weights = spec.weights ?? { hub: artifact.ref };
     args = [
-      "--model", artifact.ref,
+      "--model", "path" in weights ? weights.path : weights.hub,
       "--served-model-name", model.key,
       "--host", spec.host,
       "--port", String(spec.port),
       "--max-model-len", String(spec.contextLength),
       "--max-num-seqs", String(spec.parallel),
       "--gpu-memory-utilization", String(spec.gpuMemoryUtilization ?? vllmDefaultGpuMemoryUtilization),
-      "--download-dir", modelCacheDir,
+      ...("path" in weights ? [] : ["--download-dir", modelCacheDir]),
       "--disable-log-requests",
     ];
     if (artifact.quantization === "awq") args.push("--quantization", "awq");

@@ -1,7 +1,7 @@
 /**
  * Types shared by the inference server specs, the model catalogue, the LiteLLM generator and the
- * capacity model, and the typed arguments of the Pulumi components built on them later
- * (InferenceBox for tier-50, InferenceNode for tier-100). Nothing here imports the tier
+ * capacity model. The Pulumi components' arguments live beside them (InferenceBoxArgs in
+ * inference-box.ts, InferenceNodeArgs in inference-node.ts). Nothing here imports the tier
  * catalogue: callers pass what they read from it as plain arguments.
  */
 
@@ -9,7 +9,7 @@
 export type ServerKind = "llama-server" | "vllm";
 
 /** GPU models the platform's machine types carry (the machine catalogue's `GpuInfo.model`). */
-export type GpuModel = "nvidia-l4" | "nvidia-a100-40gb" | "nvidia-h100-80gb";
+export type GpuModel = "nvidia-l4" | "nvidia-a100-40gb" | "nvidia-a100-80gb" | "nvidia-h100-80gb";
 
 /** One option a server accepts, as its argument definitions spell it. */
 export interface FlagSpec {
@@ -51,6 +51,13 @@ export interface InferenceServerSpec {
   image: string;
   /** Key into the model catalogue (`gpu-node/models.ts`). */
   modelKey: string;
+  /**
+   * Where the server loads the weights from. Default: the artifact's hub reference
+   * (llama-server `-hf`, vLLM `--model <id>`). `hub` overrides the reference (the single box's
+   * `tierstack:llamaModel`); `path` is a file or directory already on the host (llama-server
+   * `-m`, vLLM `--model <dir>`), e.g. copied from the weights bucket and checksummed at boot.
+   */
+  weights?: { hub: string } | { path: string };
   /** Context length per request (tokens). llama-server gets `-c contextLength × parallel`. */
   contextLength: number;
   /** Parallel slots (llama-server `--parallel`) / max concurrent sequences (vLLM `--max-num-seqs`). */
@@ -111,38 +118,4 @@ export interface TierInferencePlan {
   shares: readonly LocalModelShare[];
   /** Why this split (assumption, stated). */
   shareReason: string;
-}
-
-/** Arguments of the tier-50 InferenceBox component: one GCE VM, one server per GPU. */
-export interface InferenceBoxArgs {
-  stack: string;
-  zone: string;
-  machineType: string;
-  /** GPUs the machine type carries (from the machine catalogue). */
-  gpuCount: number;
-  bootDiskGb: number;
-  /** Disk holding model files, mounted for every server. */
-  modelDiskGb: number;
-  /** One per GPU; `gpuIndex` values are distinct and < gpuCount. */
-  servers: readonly InferenceServerSpec[];
-  /** Network the VM joins and the tag the firewall lets LiteLLM reach the servers through. */
-  network: string;
-  subnetwork: string;
-  networkTag: string;
-}
-
-/** Arguments of the tier-100 InferenceNode component: a GKE GPU node pool + one vLLM Deployment per model. */
-export interface InferenceNodeArgs {
-  stack: string;
-  cluster: string;
-  location: string;
-  machineType: string;
-  /** GPUs per node and the GKE accelerator type (e.g. nvidia-tesla-a100). */
-  gpusPerNode: number;
-  acceleratorType: string;
-  minNodes: number;
-  maxNodes: number;
-  namespace: string;
-  /** One Deployment per spec (server "vllm"); readiness probe from `render(spec).health`. */
-  servers: readonly InferenceServerSpec[];
 }

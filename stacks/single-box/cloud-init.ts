@@ -2,10 +2,11 @@
  * Renders the box's boot configuration (#cloud-config) from the typed BootSpec: format and
  * mount the data disk by its device name, a boot-time unit that fetches the secrets from
  * Secret Manager into root-only env files under /run (tmpfs), the GPU driver step when the
- * box has a GPU, and one systemd unit per process with Restart=always. It holds secret ids,
- * never secret values.
+ * box has a GPU (the same step as the tier-50 GPU box's: gpu-node/boot-parts.ts), and one
+ * systemd unit per process with Restart=always. It holds secret ids, never secret values.
  */
 import { stringify } from "yaml";
+import { gpuDriverScript, gpuDriverUnit, shellQuote, systemdArg } from "../../gpu-node/boot-parts.js";
 import type { BootSpec, UnitSpec } from "./units.js";
 
 const secretsDir = "/run/tierstack";
@@ -13,16 +14,6 @@ const configDir = "/etc/tierstack";
 
 export function unitFileName(unit: Pick<UnitSpec, "name">): string {
   return `tierstack-${unit.name}.service`;
-}
-
-function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** systemd quoting for ExecStart arguments (double quotes, escaped). */
-function systemdArg(s: string): string {
-  const escaped = s.replace(/%/g, "%%");
-  return /^[A-Za-z0-9_@+=:,./-]+$/.test(escaped) ? escaped : `"${escaped.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
 
 export function renderUnit(unit: UnitSpec, boot: BootSpec): string {
@@ -110,49 +101,6 @@ const secretsUnit = [
   "Restart=on-failure",
   "RestartSec=10",
   "ExecStart=/usr/local/sbin/tierstack-fetch-secrets",
-  "",
-  "[Install]",
-  "WantedBy=multi-user.target",
-  "",
-].join("\n");
-
-/**
- * NVIDIA driver + container toolkit. Ubuntu's signed precompiled modules keep Secure Boot on
- * (ubuntu.com/server/docs/nvidia-drivers-installation); the toolkit repository and
- * `nvidia-ctk runtime configure` follow docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html.
- */
-export const gpuDriverScript = [
-  "#!/bin/bash",
-  "set -euo pipefail",
-  "if nvidia-smi >/dev/null 2>&1 && command -v nvidia-ctk >/dev/null; then exit 0; fi",
-  "export DEBIAN_FRONTEND=noninteractive",
-  "apt-get update",
-  "apt-get install -y ubuntu-drivers-common curl gpg",
-  "ubuntu-drivers install --gpgpu nvidia:550-server",
-  "apt-get install -y nvidia-utils-550-server",
-  "curl -fsSL https://nvidia.github.io/libnvidia-container/gpgkey | gpg --dearmor --yes -o /usr/share/keyrings/nvidia-container-toolkit-keyring.gpg",
-  "curl -fsSL https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-container-toolkit.list \\",
-  "  | sed 's#deb https://#deb [signed-by=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg] https://#g' \\",
-  "  > /etc/apt/sources.list.d/nvidia-container-toolkit.list",
-  "apt-get update",
-  "apt-get install -y nvidia-container-toolkit",
-  "nvidia-ctk runtime configure --runtime=docker",
-  "systemctl restart docker",
-  "modprobe nvidia",
-  "",
-].join("\n");
-
-const gpuDriverUnit = [
-  "[Unit]",
-  "Description=tierstack: install the NVIDIA driver and container toolkit (no-op once installed)",
-  "Wants=network-online.target",
-  "After=network-online.target docker.service",
-  "",
-  "[Service]",
-  "Type=oneshot",
-  "RemainAfterExit=yes",
-  "TimeoutStartSec=1800",
-  "ExecStart=/usr/local/sbin/tierstack-install-gpu-driver",
   "",
   "[Install]",
   "WantedBy=multi-user.target",
