@@ -39,6 +39,10 @@ export const configSchema: ConfigKeySpec[] = [
   { key: "whatsappPhoneNumberId", type: "string", required: true, description: "WhatsApp Cloud API sending phone number id (not secret)" },
   { key: "llamaModel", type: "string", default: "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M", description: "Hugging Face GGUF repo:quant llama-server loads (-hf) when the box has a GPU" },
   { key: "cloudModel", type: "string", default: "openrouter/openai/gpt-4o-mini", description: "LiteLLM model id of the cloud model (through OpenRouter)" },
+  { key: "budgetUsdPerMonth", type: "integer", default: 0, description: "Monthly infrastructure budget in USD: the cost guard refuses a stack whose estimated maximum exceeds it, and the billing budget alerts at it; 0 = the tier's planning figure (catalog/tiers.ts capacity.infraUsdPerMonth)" },
+  { key: "infraShareMax", type: "string", default: "0.2", description: "Advisory: largest share (0-1, as a string) of the monthly total (infrastructure + LLM) infrastructure may take before the cost report names the three costliest resources" },
+  { key: "billingAccount", type: "string", default: "", description: "Billing account id (XXXXXX-XXXXXX-XXXXXX) the stack's billing budget is created on; empty = no billing budget (plan warns)" },
+  { key: "projectNumber", type: "string", default: "", description: "The project's number for the billing budget's project filter; empty = looked up from gcp:project at deploy time (gcp.organizations.getProject)" },
   { key: "gatewayShardMap", type: "string", required: true, description: 'The MCP gateway\'s shard map (GATEWAY_SHARDS), JSON: {"<namespace>": ["http://…", …]} or {"<namespace>": {"replicas": ["http://…"], "protocol": "2026-07-28" | "2025-11-25" | …}}' },
   ...images.map((i): ConfigKeySpec => ({ key: i.key, type: "string", default: i.default, description: `Image of ${i.runs}: repo:tag, plus @sha256:<digest> where a source gives one. Default source: ${i.source}` })),
   // Declared keys without a default are required by the Pulumi CLI, so tier-dependent sizes
@@ -90,6 +94,14 @@ export interface StackConfig {
   /** The shard map in the gateway's canonical one-line form (every namespace with its protocol). */
   gatewayShardMap: string;
   images: Record<string, ImageRef>;
+  /** The infrastructure budget (USD a month) and where it comes from. */
+  budget: { usdPerMonth: number; from: "config" | "tier planning figure" };
+  /** Advisory threshold: infrastructure's largest share of the monthly total. */
+  infraShareMax: number;
+  /** Billing account of the stack's billing budget; undefined = none. */
+  billingAccount?: string;
+  /** Project number for the budget's filter; undefined = looked up at deploy time. */
+  projectNumber?: string;
   /** Non-fatal findings (images pinned by tag only); `plan` prints them on stderr. */
   warnings: string[];
 }
@@ -225,6 +237,20 @@ export function parseStackConfig(raw: RawConfig, stack: string): StackConfig {
     imageRefs[spec.key] = parsed;
   }
 
+  const budgetRaw = required("budgetUsdPerMonth", "a whole number of USD a month");
+  if (!/^\d+$/.test(budgetRaw)) throw bad("budgetUsdPerMonth", budgetRaw, `a whole number of USD a month ≥ 0 (0 = tier ${tier.name}'s planning figure, ${tier.capacity.infraUsdPerMonth.usd})`);
+  const budget = Number(budgetRaw) === 0
+    ? { usdPerMonth: tier.capacity.infraUsdPerMonth.usd, from: "tier planning figure" as const }
+    : { usdPerMonth: Number(budgetRaw), from: "config" as const };
+  const shareRaw = required("infraShareMax", "a number between 0 and 1");
+  const infraShareMax = Number(shareRaw);
+  if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(shareRaw) || infraShareMax <= 0) throw bad("infraShareMax", shareRaw, 'a number above 0 and at most 1, as a string, e.g. "0.2"');
+  const billingAccount = value("billingAccount") || undefined;
+  if (billingAccount !== undefined && !/^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$/.test(billingAccount)) throw bad("billingAccount", billingAccount, "a billing account id, XXXXXX-XXXXXX-XXXXXX (uppercase hex), or empty for no billing budget");
+  const projectNumber = value("projectNumber") || undefined;
+  if (projectNumber !== undefined && !/^\d{6,20}$/.test(projectNumber)) throw bad("projectNumber", projectNumber, "the project's number (digits; gcloud projects describe <id> --format='value(projectNumber)'), or empty");
+  if (billingAccount === undefined) warnings.push(`${namespace}:billingAccount is not set: no billing budget alerts at $${budget.usdPerMonth} a month after pulumi up; set it to create one`);
+
   for (const key of secretConfigKeys) {
     if (!raw[`${namespace}:${key}`]) throw bad(key, "", `a secret: pulumi config set --secret ${namespace}:${key} <value>`, "is not set");
   }
@@ -251,6 +277,10 @@ export function parseStackConfig(raw: RawConfig, stack: string): StackConfig {
     cloudModel,
     gatewayShardMap,
     images: imageRefs,
+    budget,
+    infraShareMax,
+    ...(billingAccount !== undefined ? { billingAccount } : {}),
+    ...(projectNumber !== undefined ? { projectNumber } : {}),
     warnings,
   };
 }
