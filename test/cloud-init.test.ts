@@ -14,7 +14,8 @@ import { renderCloudInit, renderFetchSecrets, unitFileName } from "../stacks/sin
 import { parseStackConfig, type StackConfig } from "../config/config.js";
 import { services, serviceNames } from "../catalog/services.js";
 import { plans } from "../services/brain/src/plans.js";
-import { serviceSecretBindings, singleBoxBoot } from "../stacks/single-box/units.js";
+import { render } from "../gpu-node/server-spec.js";
+import { llamaServerSpec, serviceSecretBindings, singleBoxBoot } from "../stacks/single-box/units.js";
 
 function config(overrides: Record<string, string> = {}): StackConfig {
   return parseStackConfig(loadStackConfig("single-box", { overrides }).config, "single-box");
@@ -145,7 +146,22 @@ describe("GPU boot", () => {
     expect(llama).toMatch(/^After=.*tierstack-gpu-driver\.service/m);
     expect(llama).toContain("--gpus all");
     expect(llama).toContain("ExecStartPre=/usr/bin/nvidia-smi");
+  });
 
+  it("the llama-server unit is gpu-node's rendered server: its flags, its GPU, its health check on /health", () => {
+    const cfg = config(gpuOverrides);
+    const unit = singleBoxBoot(cfg).units.find((u) => u.name === "llama-server");
+    const rendered = render(llamaServerSpec(cfg));
+    expect(unit?.args).toEqual(rendered.args);
+    expect(unit?.env).toEqual({ CUDA_VISIBLE_DEVICES: "0", LLAMA_CACHE: "/models" });
+    expect(unit?.healthPath).toBe("/health");
+    expect(unit?.port).toBe(8080);
+    // The single box's command line: 4 slots sharing -c 8192, every layer on the GPU, metrics on.
+    expect(rendered.args).toEqual([
+      "--host", "127.0.0.1", "--port", "8080", "-hf", cfg.llamaModel, "-a", "llama-3.1-8b-instruct",
+      "-c", "8192", "--parallel", "4", "-ngl", "99", "--metrics", "--no-webui",
+    ]);
+    expect(written.get("/etc/tierstack/llama-server.env")).toBe("CUDA_VISIBLE_DEVICES=0\nLLAMA_CACHE=/models\n");
   });
 });
 
@@ -162,10 +178,25 @@ describe("LiteLLM config", () => {
     const cfg = config(gpuOverrides);
     const models = byName(litellm(cfg));
     const llama = singleBoxBoot(cfg).units.find((u) => u.name === "llama-server");
-    expect(models.get("local")).toEqual({ model: `openai/${cfg.llamaModel}`, api_base: `http://127.0.0.1:${llama?.port}/v1`, api_key: "none" });
+    // llama-server names its model with -a (gpu-node's render); LiteLLM asks for that name.
+    const alias = llama?.args[(llama?.args.indexOf("-a") ?? -2) + 1];
+    expect(alias).toBe("llama-3.1-8b-instruct");
+    expect(models.get("local")).toEqual({ model: `openai/${alias}`, api_base: `http://127.0.0.1:${llama?.port}/v1`, api_key: "none" });
+    expect(models.get(plans.free.model)).toEqual(models.get("local"));
     expect(llama?.args).toEqual(expect.arrayContaining(["-hf", cfg.llamaModel, "--port", String(llama?.port)]));
     expect(models.get("cloud")).toEqual({ model: "openrouter/openai/gpt-4o-mini", api_key: "os.environ/OPENROUTER_API_KEY" });
     expect(litellm(cfg).general_settings.master_key).toBe("os.environ/LITELLM_MASTER_KEY");
+  });
+
+  it("with a GPU the agents' \"local\" falls back to the same 8B on OpenRouter; the brain's names have no LiteLLM fallback (ADR 0005)", () => {
+    const doc = litellm(config(gpuOverrides)) as LitellmYaml & { router_settings: { fallbacks: Record<string, string[]>[] } };
+    expect(doc.router_settings.fallbacks).toEqual([{ local: [plans.free.fallbackModel] }]);
+    const names = new Set(doc.router_settings.fallbacks.flatMap((f) => Object.keys(f)));
+    for (const plan of Object.values(plans)) {
+      expect(names.has(plan.model), plan.model).toBe(false);
+      expect(names.has(plan.fallbackModel), plan.fallbackModel).toBe(false);
+    }
+    expect(byName(doc).get(plans.free.fallbackModel)?.model).toBe(`openrouter/${plans.free.fallbackModel}`);
   });
 
   it("without a GPU has no llama-server route; the brain's local model falls back to OpenRouter", () => {

@@ -1,6 +1,9 @@
 /** The single-box stack with an L4 (g2-standard-4) under Pulumi's mocks. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { runPlan, type PlanRun } from "../cli/plan.js";
+import { loadStackConfig, runPlan, type PlanRun } from "../cli/plan.js";
+import { parseStackConfig } from "../config/config.js";
+import { render } from "../gpu-node/server-spec.js";
+import { llamaServerSpec } from "../stacks/single-box/units.js";
 import { configSecretValues, one, SENTINEL } from "./helpers.js";
 
 let run: PlanRun;
@@ -27,5 +30,14 @@ describe("single-box with a GPU", () => {
     expect(userData).toContain("tierstack-gpu-driver.service");
     expect(userData).toContain("tierstack-llama-server.service");
     expect(userData).not.toContain(SENTINEL);
+  });
+
+  it("runs gpu-node's rendered llama-server command line, pinned to GPU 0", () => {
+    const userData = (one(run, ":Instance").inputs.metadata as Record<string, string>)["user-data"] ?? "";
+    const cfg = parseStackConfig(loadStackConfig("single-box", { overrides: { "tierstack:machineType": "g2-standard-4", "tierstack:gpus": "1" } }).config, "single-box");
+    const rendered = render(llamaServerSpec(cfg));
+    expect(userData).toContain(`ghcr.io/ggml-org/llama.cpp:server-cuda-b5517 ${rendered.args.join(" ")}\n`);
+    expect(rendered.env.CUDA_VISIBLE_DEVICES).toBe("0");
+    expect(userData).toContain("CUDA_VISIBLE_DEVICES=0\n");
   });
 });
