@@ -11,7 +11,8 @@ import { renderTable } from "./plan-table.js";
 const usage = `usage: tierstack <command>
   plan <stack> [--json]   list what the stack's program declares (offline, Pulumi mocks)
   local [--data DIR]      run the single-box services on this machine (Ctrl-C stops them)
-  token <command> ...     agent tokens: issue, list, revoke, rotate (tierstack token --help)`;
+  token <command> ...     agent tokens: issue, list, revoke, rotate (tierstack token --help)
+  migrate <command> --stack X   staged migration to the next tier: status, plan, next, verify, rollback, copy`;
 
 export interface Io {
   out: (s: string) => void;
@@ -83,6 +84,19 @@ async function tokenCommand(argv: string[], io: Io): Promise<number> {
   }
 }
 
+async function migrateCommand(argv: string[], io: Io): Promise<number> {
+  const { runMigrate } = await import("./migrate.js");
+  try {
+    return await runMigrate(argv, (l) => io.out(`${l}\n`), (l) => io.err(`${l}\n`));
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -92,6 +106,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       return localCommand(rest, io);
     case "token":
       return tokenCommand(rest, io);
+    case "migrate":
+      return migrateCommand(rest, io);
     case undefined:
     case "help":
     case "--help":

@@ -6,6 +6,7 @@
  */
 import { formatShardMap, parseShardMap } from "@tierstack/shard-map";
 import { images, parseImageRef, type ImageRef } from "../catalog/images.js";
+import { isStageId, stageOrder } from "../catalog/migration.js";
 import { isRegion, regions, zonesOf } from "../catalog/regions.js";
 import { acceptedMachineTypes, machineInfo, type MachineInfo } from "../catalog/machines.js";
 import { isTierName, sizeKeys, tierNames, tiers, type SizeKey, type TierSpec } from "../catalog/tiers.js";
@@ -43,6 +44,9 @@ export const configSchema: ConfigKeySpec[] = [
   { key: "infraShareMax", type: "string", default: "0.2", description: "Advisory: largest share (0-1, as a string) of the monthly total (infrastructure + LLM) infrastructure may take before the cost report names the three costliest resources" },
   { key: "billingAccount", type: "string", default: "", description: "Billing account id (XXXXXX-XXXXXX-XXXXXX) the stack's billing budget is created on; empty = no billing budget (plan warns)" },
   { key: "projectNumber", type: "string", default: "", description: "The project's number for the billing budget's project filter; empty = looked up from gcp:project at deploy time (gcp.organizations.getProject)" },
+  { key: "migrationTarget", type: "string", default: "", description: "The tier this stack is migrating to (tierstack migrate; empty when not migrating)" },
+  { key: "migrationStage", type: "string", default: "", description: "The migration's current stage: expand | copy | cutover | contract (tierstack migrate; empty when not migrating)" },
+  { key: "migrationVerified", type: "string", default: "", description: "The last migration stage whose verification passed (written by tierstack migrate verify)" },
   { key: "gatewayShardMap", type: "string", required: true, description: 'The MCP gateway\'s shard map (GATEWAY_SHARDS), JSON: {"<namespace>": ["http://…", …]} or {"<namespace>": {"replicas": ["http://…"], "protocol": "2026-07-28" | "2025-11-25" | …}}' },
   ...images.map((i): ConfigKeySpec => ({ key: i.key, type: "string", default: i.default, description: `Image of ${i.runs}: repo:tag, plus @sha256:<digest> where a source gives one. Default source: ${i.source}` })),
   // Declared keys without a default are required by the Pulumi CLI, so tier-dependent sizes
@@ -217,6 +221,14 @@ export function parseStackConfig(raw: RawConfig, stack: string): StackConfig {
   if (!/^[\w.-]+\/[\w.-]+(:[\w.-]+)?$/.test(llamaModel)) throw bad("llamaModel", llamaModel, "owner/repo[:quant], e.g. bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M");
   const cloudModel = required("cloudModel", "a LiteLLM model id such as openrouter/openai/gpt-4o-mini");
   if (!/^[\w.-]+(\/[\w.:-]+)+$/.test(cloudModel)) throw bad("cloudModel", cloudModel, "provider/model, e.g. openrouter/openai/gpt-4o-mini");
+
+  for (const key of ["migrationStage", "migrationVerified"] as const) {
+    const v = value(key);
+    if (v && !isStageId(v)) throw bad(key, v, `${stageOrder.join(" | ")} (set by tierstack migrate)`, "is not a migration stage");
+  }
+  const migrationTarget = value("migrationTarget");
+  if (migrationTarget && !isTierName(migrationTarget)) throw bad("migrationTarget", migrationTarget, tierNames.join(" | "), "is not a known tier");
+  if (!migrationTarget !== !value("migrationStage")) throw bad("migrationStage", value("migrationStage") ?? "", "set together with tierstack:migrationTarget, by tierstack migrate", "does not match tierstack:migrationTarget");
 
   const shardMapShape = 'JSON {"<namespace>": ["http://…"]} or {"<namespace>": {"replicas": ["http://…"], "protocol": "2026-07-28"}}';
   const shardMap = parseShardMap(required("gatewayShardMap", shardMapShape));

@@ -8,7 +8,7 @@ import pg from "pg";
 import { parseDatabaseUrl } from "@tierstack/common";
 import { openBrainStore } from "../services/brain/src/store/index.js";
 import { openStores } from "../services/task-queue/src/open-store.js";
-import { copyTables, migrationProblems, planTables, verifyTables, type CopyOptions, type Difference, type MoveTarget, type TablePlan } from "./sqlite-to-postgres.js";
+import { copyTables, migrationProblems, planTables, resetProgress, verifyTables, type CopyOptions, type Difference, type MoveTarget, type TablePlan } from "./sqlite-to-postgres.js";
 
 export type MovedStore = "task-queue" | "brain";
 /** The task queue's database also holds the agent tokens (the gateway reads them there). */
@@ -51,6 +51,13 @@ export async function openMove(store: MovedStore, sqlitePath: string, pgUrl: str
 
 export async function copyStore(m: OpenedMove, opts?: CopyOptions): Promise<Record<string, number>> {
   return copyTables(m.source, m.target, m.tables, opts);
+}
+
+/** Empties the target's tables and forgets the checkpoints, for the full copy at cut-over. */
+export async function emptyTarget(m: OpenedMove): Promise<void> {
+  const names = m.tables.map((t) => `"${m.target.schema}"."${t.name}"`).join(", ");
+  if (names) await m.target.pool.query(`TRUNCATE ${names}`);
+  await resetProgress(m.target);
 }
 
 export async function verifyStore(m: OpenedMove, limit?: number): Promise<Difference[]> {

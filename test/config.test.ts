@@ -55,6 +55,8 @@ describe("bad configuration: one clear line each", () => {
     { what: "bad shard map", overrides: { "tierstack:gatewayShardMap": '{"dev-tools": "not-a-list"}' }, key: "tierstack:gatewayShardMap", value: "dev-tools", accepted: /namespace/ },
     { what: "empty shard map", overrides: { "tierstack:gatewayShardMap": "{}" }, key: "tierstack:gatewayShardMap", value: "no namespaces", accepted: /replicas/ },
     { what: "shard map with an unknown protocol", overrides: { "tierstack:gatewayShardMap": '{"dev-tools": {"replicas": ["http://a/mcp"], "protocol": "2024-11-05"}}' }, key: "tierstack:gatewayShardMap", value: "2024-11-05", accepted: /2026-07-28/ },
+    { what: "unknown migration stage", overrides: { "tierstack:migrationTarget": "tier-50", "tierstack:migrationStage": "copying" }, key: "tierstack:migrationStage", value: "copying", accepted: /expand \| copy \| cutover \| contract/ },
+    { what: "migration stage without a target", overrides: { "tierstack:migrationStage": "copy" }, key: "tierstack:migrationStage", value: "copy", accepted: /migrationTarget/ },
     { what: "missing shard map", overrides: { "tierstack:gatewayShardMap": undefined }, key: "tierstack:gatewayShardMap", value: '""', accepted: /namespace/ },
   ];
 
