@@ -49,11 +49,15 @@ pulumi.runtime.setMocks(
   false,
 );
 
-// Imported after setMocks, as the program is.
-const { PrivateServices } = await import("../components/private-services.js");
-const { PostgresDatabase, maxConnectionsFor } = await import("../components/postgres.js");
-const { RedisCache } = await import("../components/redis.js");
-const { ImageRegistry } = await import("../components/artifact-registry.js");
+// The components are imported after setMocks (in beforeAll), as the program is.
+type Components = {
+  PrivateServices: typeof import("../components/private-services.js").PrivateServices;
+  PostgresDatabase: typeof import("../components/postgres.js").PostgresDatabase;
+  maxConnectionsFor: typeof import("../components/postgres.js").maxConnectionsFor;
+  RedisCache: typeof import("../components/redis.js").RedisCache;
+  ImageRegistry: typeof import("../components/artifact-registry.js").ImageRegistry;
+};
+let c: Components;
 
 /** Records every child's dependsOn (legacy transformations run in-process, also under mocks). */
 const recordDeps: pulumi.ResourceTransformation = (a) => {
@@ -78,11 +82,11 @@ const clients = [
   { service: "mcp-gateway", maxReplicas: 8, poolSize: 4 },
 ];
 
-let ps: InstanceType<typeof PrivateServices>;
-let db: InstanceType<typeof PostgresDatabase>;
-let ha: InstanceType<typeof PostgresDatabase>;
-let redis: InstanceType<typeof RedisCache>;
-let registry: InstanceType<typeof ImageRegistry>;
+let ps: InstanceType<Components["PrivateServices"]>;
+let db: InstanceType<Components["PostgresDatabase"]>;
+let ha: InstanceType<Components["PostgresDatabase"]>;
+let redis: InstanceType<Components["RedisCache"]>;
+let registry: InstanceType<Components["ImageRegistry"]>;
 
 const find = (type: string, nameSuffix = "") => {
   const r = raw.filter((x) => x.type === type && x.name.endsWith(nameSuffix));
@@ -91,6 +95,13 @@ const find = (type: string, nameSuffix = "") => {
 };
 
 beforeAll(async () => {
+  c = {
+    ...(await import("../components/private-services.js")),
+    ...(await import("../components/postgres.js")),
+    ...(await import("../components/redis.js")),
+    ...(await import("../components/artifact-registry.js")),
+  };
+  const { PrivateServices, PostgresDatabase, RedisCache, ImageRegistry } = c;
   const opts = { transformations: [recordDeps] };
   const network = "projects/my-project/global/networks/tierstack-vpc";
   ps = new PrivateServices("psa", { network }, opts);
@@ -135,7 +146,7 @@ describe("private services access", () => {
 
 describe("PostgresDatabase", () => {
   it("max_connections = Σ maxReplicas × poolSize + headroom, shown", () => {
-    const b = maxConnectionsFor(clients, 20);
+    const b = c.maxConnectionsFor(clients, 20);
     // task-queue 3 × 11 = 33, brain 3 × 22 = 66, mcp-gateway 8 × 4 = 32 → 131, + 20 headroom = 151
     expect(b.perClient).toEqual([
       { service: "task-queue", connections: 33 },
@@ -150,9 +161,9 @@ describe("PostgresDatabase", () => {
   });
 
   it("refuses a budget it cannot compute, one line", () => {
-    expect(() => maxConnectionsFor([{ service: "brain", maxReplicas: 0, poolSize: 22 }], 20)).toThrow("PostgresDatabase connections: brain: maxReplicas=0: expected an integer ≥ 1");
-    expect(() => maxConnectionsFor([], 20)).toThrow(/no clients/);
-    expect(() => maxConnectionsFor([{ service: "x", maxReplicas: 100_000, poolSize: 10 }], 0)).toThrow(/exceeds PostgreSQL's limit of 262143/);
+    expect(() => c.maxConnectionsFor([{ service: "brain", maxReplicas: 0, poolSize: 22 }], 20)).toThrow("PostgresDatabase connections: brain: maxReplicas=0: expected an integer ≥ 1");
+    expect(() => c.maxConnectionsFor([], 20)).toThrow(/no clients/);
+    expect(() => c.maxConnectionsFor([{ service: "x", maxReplicas: 100_000, poolSize: 10 }], 0)).toThrow(/exceeds PostgreSQL's limit of 262143/);
   });
 
   it("private IP only, TLS only with the per-instance CA, ENTERPRISE, a current major, both deletion protections, backups with PITR", () => {
@@ -223,8 +234,8 @@ describe("RedisCache", () => {
 
   it("a tier or size outside what Memorystore offers is one line", () => {
     const base = { region: "us-central1", network: "n", privateServices: ps, memorySizeGb: 1 };
-    expect(() => new RedisCache("bad", { ...base, tier: "STANDARD" as "BASIC" })).toThrow('RedisCache tier="STANDARD": expected one of BASIC, STANDARD_HA');
-    expect(() => new RedisCache("bad2", { ...base, tier: "BASIC", memorySizeGb: 0 })).toThrow("RedisCache memorySizeGb=0: expected an integer between 1 and 300");
+    expect(() => new c.RedisCache("bad", { ...base, tier: "STANDARD" as "BASIC" })).toThrow('RedisCache tier="STANDARD": expected one of BASIC, STANDARD_HA');
+    expect(() => new c.RedisCache("bad2", { ...base, tier: "BASIC", memorySizeGb: 0 })).toThrow("RedisCache memorySizeGb=0: expected an integer between 1 and 300");
   });
 });
 
