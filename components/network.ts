@@ -2,6 +2,9 @@
  * The platform network: a custom-mode VPC and one subnet, SSH only from Google's IAP TCP
  * forwarding range (cloud.google.com/iap/docs/using-tcp-forwarding), nothing from 0.0.0.0/0,
  * and Cloud NAT so a VM without an external IP can pull images and reach Cloudflare and cloud LLMs.
+ * A cluster tier adds the subnet's secondary ranges for pods and services (VPC-native GKE,
+ * https://cloud.google.com/kubernetes-engine/docs/concepts/alias-ips); NAT covers them too
+ * (ALL_IP_RANGES). Without secondary ranges the subnet's inputs are the single box's as deployed.
  */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
@@ -14,6 +17,8 @@ export interface PlatformNetworkArgs {
   subnetCidr: string;
   /** Network tag the SSH rule targets; the VM carries it. */
   targetTag: string;
+  /** Secondary ranges of the subnet (GKE pods and services), by range name. */
+  secondaryRanges?: { rangeName: string; ipCidrRange: string }[];
 }
 
 export class PlatformNetwork extends pulumi.ComponentResource {
@@ -38,6 +43,7 @@ export class PlatformNetwork extends pulumi.ComponentResource {
       region: args.region,
       ipCidrRange: args.subnetCidr,
       privateIpGoogleAccess: true,
+      ...(args.secondaryRanges && args.secondaryRanges.length > 0 ? { secondaryIpRanges: args.secondaryRanges } : {}),
     }, parent);
 
     this.sshFromIap = new gcp.compute.Firewall(`${name}-ssh-from-iap`, {
