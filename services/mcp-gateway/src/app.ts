@@ -8,18 +8,21 @@
  *   metrics.ts       the gateway's Prometheus metrics
  *   routes/          /mcp/<namespace> (namespace.ts) and /mcp (federated.ts)
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { agentOf, createServiceApp, requireAgent, type AgentTokens, type ServiceApp } from "@tierstack/common";
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { createServiceApp, type AgentTokens, type ServiceApp } from "@tierstack/common";
+import { BodyError, jsonRpcBody, rpcErrorOf } from "./body.js";
 import type { GatewayConfig, ShardConfig } from "./config.js";
 import { ReplicaHealth } from "./health.js";
-import { ERR } from "./mcp.js";
+import { ERR, rpcError } from "./mcp.js";
 import { createMetrics } from "./metrics.js";
-import { FEDERATED } from "./protocol.js";
+import { FEDERATED, methodNotAllowed, repeatedHeader, type Refusal } from "./protocol.js";
 import { RateLimiter } from "./rate-limit.js";
-import type { SessionRegistry } from "./registry.js";
-import { Inflight, Replies, sendRpcError } from "./reply.js";
+import { RegistryUnavailable, failingAsUnavailable, type SessionRegistry } from "./registry.js";
+import { Inflight, Replies, refuse, registryRefusal, sendRpcError } from "./reply.js";
 import { federatedRoute } from "./routes/federated.js";
-import type { RouteContext } from "./routes/context.js";
+import { setAgent, type RouteContext } from "./routes/context.js";
 import { namespaceRoute } from "./routes/namespace.js";
 import { ShardCalls } from "./shard-calls.js";
 import { BridgePool, Upstream } from "./upstream.js";
@@ -33,14 +36,15 @@ export interface Gateway {
   svc: ServiceApp;
   app: FastifyInstance;
   health: ReplicaHealth;
+  upstream: Upstream;
   /** Stop health checks, close upstream connections and the registry (after app.close()). */
   close(): Promise<void>;
 }
 
 export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
-  const { registry } = deps;
+  const registry = failingAsUnavailable(deps.registry);
   const shards = new Map<string, ShardConfig>(config.shards.map((s) => [s.namespace, s]));
-  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs, upstreamToken: config.upstreamToken });
+  const upstream = new Upstream({ timeoutMs: config.upstreamTimeoutMs, upstreamToken: config.upstreamToken, maxResponseBytes: config.maxResponseBytes });
   const bridge = new BridgePool(upstream);
   const limiter = new RateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
   const allowedOrigins = new Set(config.allowedOrigins);
@@ -49,6 +53,12 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
     service: "mcp-gateway",
     logLevel: config.logLevel,
     bodyLimit: config.maxBodyBytes,
+    // A request Node's HTTP parser refuses (bad header bytes, two Content-Lengths…) is answered here.
+    // A URL the router cannot decode (`/mcp/%ZZ`) is answered the same way.
+    fastify: {
+      clientErrorHandler: clientError,
+      frameworkErrors: (err, _req, reply) => sendRpcError(reply, 400, ERR.invalidRequest, `Bad Request: ${err.message}`),
+    },
     readiness: async () => {
       if (registry.kind === "redis") {
         try {
@@ -87,17 +97,23 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
     });
   });
 
-  // ---- guard: Origin, agent token, per-agent rate limit
-  const authenticate = requireAgent(deps.tokens);
+  // ---- guard (before the body is read): each header at most once, Origin, agent token, per-agent rate limit
   const guard = async (req: FastifyRequest, reply: FastifyReply) => {
+    const repeated = repeatedHeader(req.raw.headersDistinct);
+    if (repeated) return refuse(reply, repeated);
     const origin = req.headers.origin;
     if (origin !== undefined && !allowedOrigins.has(origin)) {
       // 2025-11-25 and 2026-07-28 Streamable HTTP §Security: invalid Origin ⇒ 403.
-      return sendRpcError(reply, 403, ERR.invalidRequest, `origin ${origin} is not allowed`);
+      return sendRpcError(reply, 403, ERR.invalidRequest, `Forbidden: origin ${origin} is not allowed`);
     }
-    await authenticate(req, reply);
-    if (reply.sent) return reply;
-    const wait = limiter.take(agentOf(req).agent);
+    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? "");
+    const agent = m ? await deps.tokens.verify(m[1]) : undefined;
+    if (!agent) {
+      reply.header("www-authenticate", 'Bearer realm="mcp-gateway"');
+      return sendRpcError(reply, 401, ERR.invalidRequest, m ? "Unauthorized: unknown, expired or revoked agent token" : "Unauthorized: missing bearer token (Authorization: Bearer tsa_…)");
+    }
+    setAgent(req, agent.agent);
+    const wait = limiter.take(agent.agent);
     if (wait > 0) {
       reply.header("retry-after", String(Math.ceil(wait / 1000)));
       return sendRpcError(reply, 429, ERR.rateLimited, `rate limit: ${config.rateLimit.perSecond}/s per agent (burst ${config.rateLimit.burst})`);
@@ -116,23 +132,81 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
     metrics,
     log: app.log,
   };
-  app.register(async (scope) => {
-    // Bodies stay raw bytes: forwarded as-is, parsed only where routing needs the message.
-    scope.removeContentTypeParser("application/json");
-    scope.addContentTypeParser("application/json", { parseAs: "buffer", bodyLimit: config.maxBodyBytes }, (_req, body, done) => done(null, body));
-    const opts = { preHandler: guard };
-    scope.route({ method: ["POST", "GET", "DELETE"], url: "/mcp/:namespace", ...opts, handler: namespaceRoute(ctx) });
-    scope.route({ method: ["POST", "GET", "DELETE"], url: "/mcp", ...opts, handler: federatedRoute(ctx) });
-  });
+  app.register(
+    async (scope) => {
+      // The one body contract (body.ts): application/json only, size-capped, then bounded parse and
+      // JSON-RPC checks before any handler sees it. The raw bytes stay with it (forwarded as-is).
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser("application/json", { parseAs: "buffer", bodyLimit: config.maxBodyBytes }, (_req, body, done) => {
+        try {
+          done(null, jsonRpcBody(body as Buffer, config.maxBodyBytes));
+        } catch (err) {
+          done(err as Error, undefined);
+        }
+      });
+      scope.setErrorHandler((err: FastifyError, req, reply) => {
+        const r = errorRefusal(err, config.maxBodyBytes);
+        if (r.status === 500) req.log.error({ err }, "request failed");
+        return refuse(reply, r);
+      });
+      scope.setNotFoundHandler((req, reply) => sendRpcError(reply, 404, ERR.invalidRequest, `Not found: no MCP endpoint ${req.url.split("?")[0]} (use /mcp or /mcp/<namespace>)`));
+      // Every error answer leaving these routes is a JSON-RPC error body; one that is not (a bug) is
+      // replaced, logged and counted (mcp_gateway_errors_total{reason="error_body_not_jsonrpc"}).
+      scope.addHook("onSend", (req, reply, payload, done) => {
+        if (reply.statusCode < 400 || isRpcErrorPayload(payload, reply.getHeader("content-type"))) return done(null, payload);
+        metrics.errors.inc({ namespace: "-", reason: "error_body_not_jsonrpc" });
+        req.log.error({ status: reply.statusCode }, "error answer without a JSON-RPC body (replaced)");
+        reply.header("content-type", "application/json");
+        done(null, rpcError(reply.statusCode >= 500 ? ERR.internal : ERR.invalidRequest, `HTTP ${reply.statusCode} ${STATUS_CODES[reply.statusCode] ?? ""}`.trim()));
+      });
+      const opts = { onRequest: guard, exposeHeadRoute: false };
+      const MCP_METHODS = ["POST", "GET", "DELETE"];
+      const others = scope.supportedMethods.filter((m) => !MCP_METHODS.includes(m));
+      const notAllowed = (_req: FastifyRequest, reply: FastifyReply) => refuse(reply, methodNotAllowed("GET, POST, DELETE", "MCP endpoints take POST, GET and DELETE"));
+      scope.route({ method: MCP_METHODS, url: "", ...opts, handler: federatedRoute(ctx) });
+      scope.route({ method: MCP_METHODS, url: "/:namespace", ...opts, handler: namespaceRoute(ctx) });
+      scope.route({ method: others, url: "", exposeHeadRoute: false, handler: notAllowed });
+      scope.route({ method: others, url: "/:namespace", exposeHeadRoute: false, handler: notAllowed });
+    },
+    { prefix: "/mcp" },
+  );
 
   return {
     svc,
     app,
     health,
+    upstream,
     async close() {
       health.stop();
       await upstream.close().catch(() => undefined);
       await registry.close();
     },
   };
+}
+
+/** The answer to an error thrown while serving an MCP route (a body refused by body.ts, a Fastify limit, a registry outage, a bug). */
+function errorRefusal(err: FastifyError, maxBodyBytes: number): Refusal {
+  if (err instanceof BodyError) return { status: err.status, code: err.code, message: err.message, id: null };
+  if (err instanceof RegistryUnavailable) return registryRefusal(err);
+  if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE") return { status: 413, code: ERR.invalidRequest, message: `Payload too large: body larger than ${maxBodyBytes} bytes`, id: null };
+  if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return { status: 415, code: ERR.invalidRequest, message: "Unsupported Media Type: a body must be Content-Type: application/json", id: null };
+  const s = err.statusCode;
+  if (typeof s === "number" && s >= 400 && s < 500) return { status: s, code: ERR.invalidRequest, message: `Bad Request: ${err.message}`, id: null };
+  return { status: 500, code: ERR.internal, message: "internal error", id: null };
+}
+
+function isRpcErrorPayload(payload: unknown, contentType: unknown): boolean {
+  if (typeof contentType !== "string" || !contentType.startsWith("application/json")) return false;
+  const text = typeof payload === "string" ? payload : Buffer.isBuffer(payload) ? payload.toString("utf8") : undefined;
+  return text !== undefined && rpcErrorOf(text) !== undefined;
+}
+
+/** Node's HTTP parser refused the request: a JSON-RPC error body, then the connection closes. */
+function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+  const body = rpcError(ERR.invalidRequest, `${STATUS_CODES[status]}: the HTTP request could not be parsed (${err.code ?? "error"})`);
+  if (socket.writable) {
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  } else socket.destroy();
 }

@@ -1,4 +1,4 @@
-/** MCP wire helpers: JSON-RPC errors, the 2026-07-28 request-metadata headers, reading legacy/SSE answers. */
+/** MCP wire helpers: JSON-RPC shapes and errors, the 2026-07-28 request-metadata headers (reading bodies: body.ts). */
 import { MODERN_VERSION } from "./config.js";
 
 export type JsonRpcId = string | number | null;
@@ -86,38 +86,4 @@ export function checkModernHeaders(headers: Headers, msg: JsonRpcMessage): strin
 
 export function isModern(headers: Headers): boolean {
   return one(headers, "mcp-protocol-version") === MODERN_VERSION;
-}
-
-/**
- * The JSON-RPC response with `id` in an upstream answer that is either `application/json` or an SSE
- * stream (legacy servers answer requests on an SSE stream by default).
- */
-export function findResponse(contentType: string | undefined, text: string, id: JsonRpcId): JsonRpcMessage | undefined {
-  const candidates: unknown[] = [];
-  if (contentType?.includes("text/event-stream")) {
-    for (const event of text.split(/\r?\n\r?\n/)) {
-      const data = event
-        .split(/\r?\n/)
-        .filter((l) => l.startsWith("data:"))
-        .map((l) => l.slice(5).replace(/^ /, ""))
-        .join("\n");
-      if (!data) continue;
-      try {
-        candidates.push(JSON.parse(data));
-      } catch {
-        /* not JSON: skip */
-      }
-    }
-  } else {
-    try {
-      candidates.push(JSON.parse(text));
-    } catch {
-      return undefined;
-    }
-  }
-  for (const c of candidates.flat()) {
-    const m = c as JsonRpcMessage;
-    if (m && typeof m === "object" && m.id === id && ("result" in m || "error" in m)) return m;
-  }
-  return undefined;
 }

@@ -1,9 +1,13 @@
 /** The pure protocol rules, table by table (spec sections: Streamable HTTP 2026-07-28). */
 import { describe, expect, it } from "vitest";
+import { jsonRpcBody, type JsonRpcBody } from "./body.js";
 import { ERR, type JsonRpcMessage } from "./mcp.js";
 import {
-  PARSE_ERROR,
+  EMPTY_BODY,
   admitModern,
+  batchNotSupported,
+  decodeFederatedCursor,
+  encodeFederatedCursor,
   eraOf,
   federatedInitializeBody,
   forShard,
@@ -12,9 +16,8 @@ import {
   legacyHeaders,
   modernHeaders,
   negotiateLegacyVersion,
-  parseBody,
-  parseOneMessage,
   prefixedTools,
+  repeatedHeader,
   shardToolCall,
   shardToolsList,
   splitFederatedName,
@@ -25,7 +28,7 @@ import {
 
 const V = "io.modelcontextprotocol/protocolVersion";
 const modernCall = (name: string, id: JsonRpcMessage["id"] = 1): JsonRpcMessage => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: {}, _meta: { [V]: "2026-07-28" } } });
-const buf = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v));
+const buf = (v: unknown): JsonRpcBody => jsonRpcBody(Buffer.from(typeof v === "string" ? v : JSON.stringify(v)), 1 << 20);
 const modernHdr = { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "echo" };
 
 describe("eraOf", () => {
@@ -40,29 +43,14 @@ describe("eraOf", () => {
   });
 });
 
-describe("parseBody / parseOneMessage", () => {
-  it.each<[string, Buffer | undefined, boolean, boolean]>([
-    // what, body, parseBody gives a value routing can look at (callers test `!msg`), parseOneMessage gives a message
-    ["no body", undefined, false, false],
-    ["empty body", Buffer.alloc(0), false, false],
-    ["not JSON", buf("{nope"), false, false],
-    ["JSON null", buf("null"), false, false],
-    ["a scalar", buf("42"), true, false],
-    ["a batch", buf([{ jsonrpc: "2.0", id: 1, method: "ping" }]), true, false],
-    ["one message", buf({ jsonrpc: "2.0", id: 1, method: "ping" }), true, true],
-  ])("%s", (_what, body, anything, one) => {
-    expect(Boolean(parseBody(body))).toBe(anything);
-    expect(parseOneMessage(body) !== undefined).toBe(one);
-  });
-});
-
 describe("admitModern (§Backward Compatibility, §Server Validation)", () => {
   const mismatch = (status: number) => ({ refusal: expect.objectContaining({ status, code: ERR.headerMismatch }) });
-  it.each<[string, string, Headers, Buffer | undefined, unknown]>([
-    ["GET ⇒ 405, Allow: POST", "GET", modernHdr, undefined, { refusal: { status: 405, allow: "POST" } }],
-    ["DELETE ⇒ 405", "DELETE", modernHdr, undefined, { refusal: { status: 405, allow: "POST" } }],
-    ["empty body ⇒ parse error", "POST", modernHdr, undefined, { refusal: PARSE_ERROR }],
-    ["batch ⇒ parse error", "POST", modernHdr, buf([modernCall("echo")]), { refusal: PARSE_ERROR }],
+  const notAllowed = { refusal: expect.objectContaining({ status: 405, code: ERR.invalidRequest, headers: { allow: "POST" } }) };
+  it.each<[string, string, Headers, JsonRpcBody | undefined, unknown]>([
+    ["GET ⇒ 405, Allow: POST", "GET", modernHdr, undefined, notAllowed],
+    ["DELETE ⇒ 405", "DELETE", modernHdr, undefined, notAllowed],
+    ["empty body ⇒ parse error", "POST", modernHdr, undefined, { refusal: EMPTY_BODY }],
+    ["batch ⇒ 400 Invalid Request: no batches in 2026-07-28 (not a parse error)", "POST", modernHdr, buf([modernCall("echo")]), { refusal: batchNotSupported("2026-07-28") }],
     ["headers agree ⇒ admitted", "POST", modernHdr, buf(modernCall("echo")), { msg: modernCall("echo") }],
     ["Mcp-Name differs ⇒ 400", "POST", { ...modernHdr, "mcp-name": "whoami" }, buf(modernCall("echo")), mismatch(400)],
     ["Mcp-Method differs ⇒ 400", "POST", { ...modernHdr, "mcp-method": "tools/list" }, buf(modernCall("echo")), mismatch(400)],
@@ -88,6 +76,21 @@ describe("admitModern (§Backward Compatibility, §Server Validation)", () => {
 
   it("tells a legacy client on a 2026-only shard where to go", () => {
     expect(legacyClientOnModernShard("modern")).toMatchObject({ status: 400, code: ERR.invalidRequest, message: expect.stringContaining("federated /mcp") });
+  });
+});
+
+describe("repeatedHeader (a header the gateway reads or forwards comes at most once)", () => {
+  it.each<[string, Record<string, string[]>, string | undefined]>([
+    ["each once", { authorization: ["Bearer a"], "mcp-session-id": ["gw_1"], accept: ["a", "b"] }, undefined],
+    ["Accept is a list header: repeats are fine", { accept: ["application/json", "text/event-stream"] }, undefined],
+    ["two Mcp-Session-Id", { "mcp-session-id": ["gw_1", "gw_2"] }, "mcp-session-id"],
+    ["two Authorization", { authorization: ["Bearer a", "Bearer b"] }, "authorization"],
+    ["two MCP-Protocol-Version", { "mcp-protocol-version": ["2026-07-28", "2025-11-25"] }, "mcp-protocol-version"],
+    ["two Mcp-Param-*", { "mcp-param-region": ["eu", "us"] }, "mcp-param-region"],
+  ])("%s", (_what, distinct, named) => {
+    const r = repeatedHeader(distinct);
+    if (named === undefined) expect(r).toBeUndefined();
+    else expect(r).toMatchObject({ status: 400, code: ERR.invalidRequest, message: expect.stringContaining(`header ${named} given 2 times`) });
   });
 });
 
@@ -157,6 +160,7 @@ describe("the federated endpoint", () => {
     ["dev-tools__git_status", { ns: "dev-tools", tool: "git_status" }],
     ["commerce__a__b", { ns: "commerce", tool: "a__b" }],
     ["unknown__echo", undefined],
+    ["dev-tools__", undefined], // an empty tool name is no tool (answered -32602, never forwarded)
     ["__echo", undefined],
     ["echo", undefined],
     ["dev-tools_echo", undefined],
@@ -166,20 +170,48 @@ describe("the federated endpoint", () => {
     expect(splitFederatedName(name, ours)).toEqual(expected);
   });
 
-  it.each<[string, JsonRpcMessage, JsonRpcMessage]>([
-    ["keeps params", { jsonrpc: "2.0", id: 4, method: "tools/list", params: { _meta: { progressToken: 1 } } }, { jsonrpc: "2.0", id: 4, method: "tools/list", params: { _meta: { progressToken: 1 } } }],
-    ["a cursor lists from the start", { jsonrpc: "2.0", id: 4, method: "tools/list", params: { cursor: "p2" } }, { jsonrpc: "2.0", id: 4, method: "tools/list", params: {} }],
-    ["no id ⇒ null", { method: "tools/list" }, { jsonrpc: "2.0", id: null, method: "tools/list", params: undefined }],
-  ])("shardToolsList: %s", (_what, msg, expected) => {
-    expect(shardToolsList(msg)).toEqual(expected);
+  it.each<[string, JsonRpcMessage, string | undefined, JsonRpcMessage]>([
+    ["keeps params", { jsonrpc: "2.0", id: 4, method: "tools/list", params: { _meta: { progressToken: 1 } } }, undefined, { jsonrpc: "2.0", id: 4, method: "tools/list", params: { _meta: { progressToken: 1 } } }],
+    ["the federated cursor is replaced by the shard's", { jsonrpc: "2.0", id: 4, method: "tools/list", params: { cursor: "gw1.x" } }, "p2", { jsonrpc: "2.0", id: 4, method: "tools/list", params: { cursor: "p2" } }],
+    ["a shard without a cursor gets none", { jsonrpc: "2.0", id: 4, method: "tools/list", params: { cursor: "gw1.x" } }, undefined, { jsonrpc: "2.0", id: 4, method: "tools/list" }],
+    ["no id ⇒ null", { method: "tools/list" }, undefined, { jsonrpc: "2.0", id: null, method: "tools/list" }],
+  ])("shardToolsList: %s", (_what, msg, cursor, expected) => {
+    expect(shardToolsList(msg, cursor)).toEqual(expected);
   });
 
-  it.each<[string, JsonRpcMessage | undefined, Array<{ name: string }>]>([
-    ["no answer", undefined, []],
-    ["an error answer", { id: 1, error: { code: -1, message: "x" } }, []],
-    ["tools renamed, other fields kept", { id: 1, result: { tools: [{ name: "echo", description: "d" }, { name: "noop" }] } }, [{ name: "commerce__echo", description: "d" } as { name: string }, { name: "commerce__noop" }]],
+  it.each<[string, JsonRpcMessage | undefined, ReturnType<typeof prefixedTools>]>([
+    ["no answer", undefined, { tools: [] }],
+    ["an error answer", { id: 1, error: { code: -1, message: "x" } }, { tools: [] }],
+    ["tools renamed, other fields kept", { id: 1, result: { tools: [{ name: "echo", description: "d" }, { name: "noop" }] } }, { tools: [{ name: "commerce__echo", description: "d" } as { name: string }, { name: "commerce__noop" }] }],
+    ["the shard's nextCursor is kept", { id: 1, result: { tools: [{ name: "a" }], nextCursor: "p2" } }, { tools: [{ name: "commerce__a" }], nextCursor: "p2" }],
+    ["entries without a string name and a non-string nextCursor are left out", { id: 1, result: { tools: [{ name: 5 }, "x", null, { name: "ok" }], nextCursor: 3 } }, { tools: [{ name: "commerce__ok" }] }],
+    ["tools that is not an array", { id: 1, result: { tools: { name: "x" } } }, { tools: [] }],
   ])("prefixedTools: %s", (_what, answer, expected) => {
     expect(prefixedTools("commerce", answer)).toEqual(expected);
+  });
+
+  describe("the federated tools/list cursor (opaque: gw1. + base64url JSON of per-shard cursors)", () => {
+    it("round-trips the shards that have more pages; none left ⇒ no cursor", () => {
+      const next = new Map([["dev-tools", "page-2"], ["commerce", "c=\u0000/é"]]);
+      const c = encodeFederatedCursor(next) as string;
+      expect(c).toMatch(/^gw1\.[A-Za-z0-9_-]+$/);
+      expect(decodeFederatedCursor(c, ours)).toEqual(next);
+      expect(encodeFederatedCursor(new Map())).toBeUndefined();
+    });
+    const b64 = (v: unknown) => `gw1.${Buffer.from(JSON.stringify(v)).toString("base64url")}`;
+    it.each<[string, string]>([
+      ["a shard's own cursor", "page-2"],
+      ["no prefix", Buffer.from(JSON.stringify({ "dev-tools": "p" })).toString("base64url")],
+      ["not base64url", "gw1.***"],
+      ["not JSON", `gw1.${Buffer.from("{nope").toString("base64url")}`],
+      ["an array", b64(["dev-tools"])],
+      ["no shard", b64({})],
+      ["a namespace not ours", b64({ elsewhere: "p" })],
+      ["a cursor that is not a string", b64({ "dev-tools": 2 })],
+      ["the same namespace twice", `gw1.${Buffer.from('{"dev-tools":"a","dev-tools":"b"}').toString("base64url")}`],
+    ])("refuses %s", (_what, cursor) => {
+      expect(decodeFederatedCursor(cursor, ours)).toBeUndefined();
+    });
   });
 
   it("shardToolCall sends the bare tool name and keeps the rest", () => {

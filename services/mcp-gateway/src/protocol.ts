@@ -6,6 +6,7 @@
  * §Value Encoding codec, the header–body comparison a 2026-07-28 server performs) are in mcp.ts.
  */
 import { LEGACY_VERSIONS, MODERN_VERSION } from "./config.js";
+import { tryParseJsonText, type JsonRpcBody } from "./body.js";
 import { ERR, checkModernHeaders, encodeHeaderValue, isModern, targetName, type JsonRpcId, type JsonRpcMessage } from "./mcp.js";
 
 export type Headers = Record<string, string | string[] | undefined>;
@@ -23,45 +24,70 @@ export const FEDERATED = "*";
 /** Separator between namespace and tool name on the federated endpoint: `dev-tools__git_status`. */
 export const FEDERATED_SEP = "__";
 
-/** The body as JSON, or undefined when it is empty or not JSON (it may still be a batch, a scalar or null). */
-export function parseBody(body: Buffer | undefined): JsonRpcMessage | undefined {
-  if (!body || body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString("utf8")) as JsonRpcMessage;
-  } catch {
-    return undefined;
-  }
+/**
+ * An answer the gateway gives itself instead of routing: always a JSON-RPC error body (also for 405,
+ * whose `Allow` goes in `headers`); `status` 200 for an error answer to an accepted request.
+ */
+export interface Refusal {
+  status: number;
+  code: number;
+  message: string;
+  id: JsonRpcId;
+  data?: unknown;
+  headers?: Record<string, string>;
 }
 
-/** One JSON-RPC message (an object, not a batch or a scalar), or undefined. */
-export function parseOneMessage(body: Buffer | undefined): JsonRpcMessage | undefined {
-  const msg = parseBody(body);
-  return msg && typeof msg === "object" && !Array.isArray(msg) ? msg : undefined;
-}
+/** A POST without a body. */
+export const EMPTY_BODY: Refusal = { status: 400, code: ERR.parse, message: "Parse error: empty body", id: null };
 
-/** An answer the gateway gives itself instead of routing: a JSON-RPC error, or an empty 405. */
-export type Refusal = { status: 405; allow: string } | { status: number; code: number; message: string; id: JsonRpcId };
-
-export const PARSE_ERROR: Refusal = { status: 400, code: ERR.parse, message: "Parse error: expected one JSON-RPC message", id: null };
+export const methodNotAllowed = (allow: string, why: string): Refusal => ({ status: 405, code: ERR.invalidRequest, message: `Method not allowed: ${why}`, id: null, headers: { allow } });
 
 /** A legacy request without `Mcp-Session-Id` that is not an `initialize`. */
 export const sessionRequired = (id: JsonRpcId): Refusal => ({ status: 400, code: ERR.invalidRequest, message: "Bad Request: Mcp-Session-Id header is required", id });
 
+/** An `initialize` inside a batch (2025-03-26 lifecycle §Initialization: it MUST NOT be part of a batch). */
+export const INITIALIZE_IN_BATCH: Refusal = { status: 400, code: ERR.invalidRequest, message: "Invalid Request: initialize must be sent alone, not in a JSON-RPC batch", id: null };
+
+/** A batch where the protocol has none (batches exist in 2025-03-26 only; 2025-06-18 removed them). */
+export const batchNotSupported = (version: string): Refusal => ({
+  status: 400,
+  code: ERR.invalidRequest,
+  message: `Invalid Request: JSON-RPC batches are not part of protocol ${version} (only 2025-03-26 has them); send one message per request`,
+  id: null,
+});
+
+/** Headers the gateway reads or forwards that must appear at most once (RFC 9110 §5.3: not list-valued). */
+export const SINGLE_HEADERS = ["authorization", "content-type", "origin", "mcp-session-id", "mcp-protocol-version", "mcp-method", "mcp-name", "last-event-id"];
+
+/** A header of SINGLE_HEADERS (or any `Mcp-Param-*`) given more than once, or undefined. */
+export function repeatedHeader(distinct: Record<string, string[] | undefined>): Refusal | undefined {
+  for (const [k, v] of Object.entries(distinct)) {
+    if (v && v.length > 1 && (SINGLE_HEADERS.includes(k) || k.startsWith("mcp-param-"))) {
+      return { status: 400, code: ERR.invalidRequest, message: `Bad Request: header ${k} given ${v.length} times (at most once)`, id: null };
+    }
+  }
+  return undefined;
+}
+
 /**
  * Admission of a 2026-07-28 request, on either endpoint: POST only (§Backward Compatibility: GET and
- * DELETE ⇒ 405), one JSON-RPC message, and for requests (not notifications) the mirrored headers must
- * agree with the body (§Server Validation ⇒ 400 HeaderMismatch).
+ * DELETE ⇒ 405), one JSON-RPC message (no batches in this era), and for requests (not notifications)
+ * the mirrored headers must agree with the body (§Server Validation ⇒ 400 HeaderMismatch).
  */
-export function admitModern(method: string, headers: Headers, body: Buffer | undefined): { msg: JsonRpcMessage } | { refusal: Refusal } {
-  if (method !== "POST") return { refusal: { status: 405, allow: "POST" } };
-  const msg = parseOneMessage(body);
-  if (!msg) return { refusal: PARSE_ERROR };
+export function admitModern(method: string, headers: Headers, body: JsonRpcBody | undefined): { msg: JsonRpcMessage } | { refusal: Refusal } {
+  if (method !== "POST") return { refusal: methodNotAllowed("POST", `${method} in protocol ${MODERN_VERSION} (§Backward Compatibility)`) };
+  if (!body) return { refusal: EMPTY_BODY };
+  if (body.batch) return { refusal: batchNotSupported(MODERN_VERSION) };
+  const { msg } = body;
   if (msg.id !== undefined) {
     const problem = checkModernHeaders(headers, msg);
     if (problem) return { refusal: { status: 400, code: ERR.headerMismatch, message: `Header mismatch: ${problem}`, id: msg.id ?? null } };
   }
   return { msg };
 }
+
+/** `/mcp/<ns>` of a namespace this gateway does not route. */
+export const unknownNamespace = (ns: string): Refusal => ({ status: 404, code: ERR.invalidRequest, message: `unknown namespace ${JSON.stringify(ns)}`, id: null, data: { namespace: ns } });
 
 /** A legacy client on `/mcp/<ns>` of a shard that only speaks 2026-07-28. */
 export const legacyClientOnModernShard = (ns: string): Refusal => ({
@@ -73,7 +99,7 @@ export const legacyClientOnModernShard = (ns: string): Refusal => ({
 
 const FORWARD_HEADERS = ["accept", "content-type", "mcp-protocol-version", "mcp-method", "mcp-name", "last-event-id"];
 /** Upstream answer headers passed back to the client (`Mcp-Session-Id` is replaced by the gateway's own). */
-export const RESPONSE_HEADERS = ["content-type", "cache-control", "mcp-protocol-version", "retry-after"];
+export const RESPONSE_HEADERS = ["content-type", "cache-control", "mcp-protocol-version", "retry-after", "allow"];
 
 /** Headers copied from the client to a replica: protocol headers and `Mcp-Param-*`; never `Authorization`. */
 export function forwardHeaders(headers: Headers): Record<string, string> {
@@ -131,24 +157,60 @@ export function forShard(msg: JsonRpcMessage, protocol: string): JsonRpcMessage 
 
 // ---- the federated endpoint
 
-/** `<namespace>__<tool>` ⇒ its parts, when the namespace is one of ours. */
+/** `<namespace>__<tool>` ⇒ its parts, when the namespace is one of ours and the tool name is not empty. */
 export function splitFederatedName(name: unknown, isNamespace: (ns: string) => boolean): { ns: string; tool: string } | undefined {
   if (typeof name !== "string") return undefined;
   const i = name.indexOf(FEDERATED_SEP);
   if (i <= 0) return undefined;
   const ns = name.slice(0, i);
-  return isNamespace(ns) ? { ns, tool: name.slice(i + FEDERATED_SEP.length) } : undefined;
+  const tool = name.slice(i + FEDERATED_SEP.length);
+  return isNamespace(ns) && tool !== "" ? { ns, tool } : undefined;
 }
 
-/** The `tools/list` sent to each shard for a federated one (pagination is not federated: a cursor lists from the start). */
-export function shardToolsList(msg: JsonRpcMessage): JsonRpcMessage {
-  return { jsonrpc: "2.0", id: msg.id ?? null, method: "tools/list", params: msg.params?.cursor ? {} : msg.params };
+/**
+ * The federated `tools/list` cursor: `gw1.` + base64url of `{"<namespace>": "<that shard's cursor>"}`,
+ * one entry per shard that has more pages. Opaque to clients (MCP pagination: cursors are opaque); the
+ * gateway asks each listed shard for its next page and no other shard.
+ */
+const CURSOR_PREFIX = "gw1.";
+
+export function encodeFederatedCursor(next: ReadonlyMap<string, string>): string | undefined {
+  if (next.size === 0) return undefined;
+  return CURSOR_PREFIX + Buffer.from(JSON.stringify(Object.fromEntries(next)), "utf8").toString("base64url");
 }
 
-/** The tools in a shard's `tools/list` answer, renamed `<namespace>__<tool>`. */
-export function prefixedTools(ns: string, answer: JsonRpcMessage | undefined): Array<{ name: string }> {
-  const tools = (answer?.result as { tools?: Array<{ name: string }> } | undefined)?.tools ?? [];
-  return tools.map((t) => ({ ...t, name: `${ns}${FEDERATED_SEP}${t.name}` }));
+/** The per-shard cursors in a federated cursor, or undefined when it is not one this gateway issued for these namespaces. */
+export function decodeFederatedCursor(cursor: string, isNamespace: (ns: string) => boolean): Map<string, string> | undefined {
+  if (!cursor.startsWith(CURSOR_PREFIX)) return undefined;
+  const b64 = cursor.slice(CURSOR_PREFIX.length);
+  if (!/^[A-Za-z0-9_-]+$/.test(b64)) return undefined;
+  const value = tryParseJsonText(Buffer.from(b64, "base64url").toString("utf8"));
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value);
+  if (entries.length === 0 || !entries.every(([ns, c]) => isNamespace(ns) && typeof c === "string")) return undefined;
+  return new Map(entries as Array<[string, string]>);
+}
+
+/** The `tools/list` sent to one shard for a federated one: the client's params, with that shard's cursor (or none). */
+export function shardToolsList(msg: JsonRpcMessage, cursor: string | undefined): JsonRpcMessage {
+  const { cursor: _federated, ...params } = msg.params ?? {};
+  const out: JsonRpcMessage = { jsonrpc: "2.0", id: msg.id ?? null, method: "tools/list" };
+  const p = cursor === undefined ? params : { ...params, cursor };
+  if (Object.keys(p).length > 0) out.params = p;
+  return out;
+}
+
+/**
+ * A shard's `tools/list` answer: its tools renamed `<namespace>__<tool>` (entries without a string name
+ * are left out) and its `nextCursor` when it is a string.
+ */
+export function prefixedTools(ns: string, answer: JsonRpcMessage | undefined): { tools: Array<{ name: string }>; nextCursor?: string } {
+  const result = answer?.result as { tools?: unknown; nextCursor?: unknown } | undefined;
+  const tools = Array.isArray(result?.tools) ? (result.tools as unknown[]) : [];
+  const named = tools.filter((t): t is { name: string } => typeof t === "object" && t !== null && typeof (t as { name?: unknown }).name === "string");
+  const out: { tools: Array<{ name: string }>; nextCursor?: string } = { tools: named.map((t) => ({ ...t, name: `${ns}${FEDERATED_SEP}${t.name}` })) };
+  if (typeof result?.nextCursor === "string") out.nextCursor = result.nextCursor;
+  return out;
 }
 
 /** A federated `tools/call` as the shard sees it: the bare tool name. */
@@ -170,12 +232,12 @@ export function federatedInitializeBody(id: JsonRpcId, version: string): string 
   return resultBody(id, { protocolVersion: version, capabilities: { tools: { listChanged: false } }, serverInfo: { name: "tierstack-mcp-gateway", version: "0.1.0" } });
 }
 
-export const unknownFederatedTool = (name: unknown, id: JsonRpcId): Refusal => ({
-  status: 200,
-  code: ERR.invalidParams,
-  message: `unknown tool ${String(name)}: expected <namespace>${FEDERATED_SEP}<tool>`,
-  id,
-});
+/** A request the gateway answers itself whose params it cannot use: a JSON-RPC error (HTTP 200) naming the field. */
+export const invalidParams = (field: string, problem: string, id: JsonRpcId): Refusal => ({ status: 200, code: ERR.invalidParams, message: `Invalid params: ${field}: ${problem}`, id });
+
+/** A federated tool name that names no namespace of this gateway, or no tool (`dev-tools__`). */
+export const unknownFederatedTool = (name: string, id: JsonRpcId): Refusal =>
+  invalidParams("params.name", `unknown tool ${JSON.stringify(name)}: expected <namespace>${FEDERATED_SEP}<tool> with a namespace of this gateway and a non-empty tool name`, id);
 
 export const notFederated = (method: string | undefined, id: JsonRpcId): Refusal => ({
   status: 200,

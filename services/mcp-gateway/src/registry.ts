@@ -84,6 +84,62 @@ export class MemorySessionRegistry implements SessionRegistry {
   }
 }
 
+/** The session registry failed (Redis down or answering garbage): the gateway answers 503, retry later. */
+export class RegistryUnavailable extends Error {
+  constructor(cause: unknown) {
+    super(`session registry unavailable: ${(cause as Error).message}`, { cause });
+    this.name = "RegistryUnavailable";
+  }
+}
+
+/** The registry with every failure turned into RegistryUnavailable (one answer for "the registry is down"). */
+export function failingAsUnavailable(registry: SessionRegistry): SessionRegistry {
+  const wrap =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      try {
+        return await f(...a);
+      } catch (err) {
+        throw err instanceof RegistryUnavailable ? err : new RegistryUnavailable(err);
+      }
+    };
+  return {
+    kind: registry.kind,
+    put: wrap((rec) => registry.put(rec)),
+    get: wrap((id) => registry.get(id)),
+    setLegs: wrap((id, legs) => registry.setLegs(id, legs)),
+    delete: wrap((id) => registry.delete(id)),
+    countOpen: wrap((ns) => registry.countOpen(ns)),
+    close: () => registry.close(),
+  };
+}
+
+const isLeg = (v: unknown): v is Leg => typeof v === "object" && v !== null && typeof (v as Leg).replica === "string" && typeof (v as Leg).upstream === "string";
+
+/** A stored record read back: the record when it has every field with its type, else undefined (treated as unknown). */
+export function recordOf(raw: string): SessionRecord | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  const legs = r.legs;
+  const ok =
+    typeof r.id === "string" &&
+    typeof r.agent === "string" &&
+    typeof r.namespace === "string" &&
+    typeof r.protocolVersion === "string" &&
+    typeof r.expiresAt === "number" &&
+    typeof legs === "object" &&
+    legs !== null &&
+    !Array.isArray(legs) &&
+    Object.values(legs).every(isLeg);
+  return ok ? (v as SessionRecord) : undefined;
+}
+
 /**
  * Sessions in Redis, shared by every gateway replica: `<prefix>s:<id>` holds the record (with a TTL),
  * `<prefix>open:<namespace>` is a sorted set of ids scored by expiry (for the open-sessions gauge).
@@ -123,7 +179,8 @@ export class RedisSessionRegistry implements SessionRegistry {
   async get(id: string): Promise<SessionRecord | undefined> {
     const raw = await this.redis.get(this.key(id));
     if (!raw) return undefined;
-    const s = JSON.parse(raw) as SessionRecord;
+    const s = recordOf(raw);
+    if (!s) return undefined;
     const now = this.now();
     if (s.expiresAt <= now) return undefined;
     if (s.expiresAt - now < this.ttlMs / 2) {
@@ -139,8 +196,8 @@ export class RedisSessionRegistry implements SessionRegistry {
 
   async setLegs(id: string, legs: Record<string, Leg>): Promise<void> {
     const raw = await this.redis.get(this.key(id));
-    if (!raw) return;
-    const s = JSON.parse(raw) as SessionRecord;
+    const s = raw ? recordOf(raw) : undefined;
+    if (!s) return;
     s.legs = legs;
     const left = Math.max(1, s.expiresAt - this.now());
     await this.redis.set(this.key(id), JSON.stringify(s), "PX", left, "XX");
@@ -149,7 +206,8 @@ export class RedisSessionRegistry implements SessionRegistry {
   async delete(id: string): Promise<boolean> {
     const raw = await this.redis.get(this.key(id));
     if (!raw) return false;
-    const s = JSON.parse(raw) as SessionRecord;
+    const s = recordOf(raw);
+    if (!s) return (await this.redis.del(this.key(id))) === 1;
     const [del] = (await this.redis.multi().del(this.key(id)).zrem(this.openKey(s.namespace), id).exec()) ?? [];
     return del?.[1] === 1;
   }

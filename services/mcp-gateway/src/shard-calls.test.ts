@@ -20,12 +20,16 @@ interface Sent {
   body: string;
 }
 
-/** Fake replicas: each replica answers its scripted steps in order (a status, or an error thrown); the last step repeats. */
-function world(shards: ShardConfig[], script: Record<string, Step[]>, opens: Record<string, Step[]> = {}) {
+/**
+ * Fake replicas: each replica answers its scripted steps in order (a status, or an error thrown); the
+ * last step repeats. `forgets` lists replicas whose answer to a session ping is "unknown session".
+ */
+function world(shards: ShardConfig[], script: Record<string, Step[]>, opens: Record<string, Step[]> = {}, forgets: string[] = []) {
   const dead = new Set<string>();
   const sent: Sent[] = [];
   const opened: string[] = [];
   const dropped: string[] = [];
+  const probed: string[] = [];
   const pooled = new Map<string, Promise<string>>();
   const next = (steps: Step[] | undefined) => (steps && steps.length > 1 ? steps.shift() : steps?.[0]);
   let rr = 0;
@@ -44,6 +48,10 @@ function world(shards: ShardConfig[], script: Record<string, Step[]>, opens: Rec
       const step = next(script[replica]) ?? 200;
       if (step instanceof Error) throw step;
       return answer(step, replica);
+    },
+    sessionKnown: async (replica, sid) => {
+      probed.push(`${replica} ${sid}`);
+      return !forgets.includes(replica);
     },
     openSession: async (replica) => {
       opened.push(replica);
@@ -70,7 +78,7 @@ function world(shards: ShardConfig[], script: Record<string, Step[]>, opens: Rec
   const legsSaved: Array<Record<string, Leg>> = [];
   const registry: ShardCallsRegistry = { setLegs: async (_id, legs) => void legsSaved.push({ ...legs }) };
   const calls = new ShardCalls(new Map(shards.map((s) => [s.namespace, s])), health, upstream, bridge, registry);
-  return { calls, dead, sent, opened, dropped, legsSaved };
+  return { calls, dead, sent, opened, dropped, legsSaved, probed };
 }
 
 const legacy = (replicas: string[]): ShardConfig => ({ namespace: "old", replicas, protocol: "2025-11-25" });
@@ -120,6 +128,22 @@ describe("ShardCalls: the bridge (a 2026-07-28 client, a legacy shard)", () => {
     expect(res.statusCode).toBe(200);
     expect(w.dropped).toEqual(["r1"]);
     expect(w.sent.map((s) => s.headers["mcp-session-id"])).toEqual(["r1#1", "r1#2"]);
+  });
+
+  it("a 400 that a ping on the session confirms as unknown (a replica restarted unseen) is reopened once", async () => {
+    const w = world([legacy(["r1"])], { r1: [400, 200] }, {}, ["r1"]);
+    const res = await w.calls.send(send("old"));
+    expect(res.statusCode).toBe(200);
+    expect(w.probed).toEqual(["r1 r1#1"]);
+    expect(w.dropped).toEqual(["r1"]);
+    expect(w.sent.map((s) => s.headers["mcp-session-id"])).toEqual(["r1#1", "r1#2"]);
+  });
+
+  it("a 400 on a session the replica still knows is the answer (no retry)", async () => {
+    const w = world([legacy(["r1"])], { r1: [400, 200] });
+    expect((await w.calls.send(send("old"))).statusCode).toBe(400);
+    expect(w.probed).toEqual(["r1 r1#1"]);
+    expect(w.sent).toHaveLength(1);
   });
 
   it("404 twice ⇒ the second 404 is the answer (no third attempt)", async () => {
@@ -179,6 +203,15 @@ describe("ShardCalls: a federated session's legs", () => {
     expect(w.sent.map((s) => s.headers["mcp-session-id"])).toEqual(["stale", "r1#1"]);
     expect(rec.legs.old).toEqual({ replica: "r1", upstream: "r1#1" });
     expect(w.dropped).toEqual([]);
+  });
+
+  it("a leg answered 400 that the replica no longer knows (restarted unseen) is reopened once and recorded", async () => {
+    const w = world([legacy(["r1"])], { r1: [400, 200] }, {}, ["r1"]);
+    const rec = session({ old: { replica: "r1", upstream: "stale" } });
+    expect((await w.calls.send(send("old", rec))).statusCode).toBe(200);
+    expect(w.probed).toEqual(["r1 stale"]);
+    expect(w.sent.map((s) => s.headers["mcp-session-id"])).toEqual(["stale", "r1#1"]);
+    expect(rec.legs.old).toEqual({ replica: "r1", upstream: "r1#1" });
   });
 
   it("opening a leg moves past replicas that are down (reset included) and records the one that opened", async () => {

@@ -26,7 +26,7 @@ export interface ShardSend {
 
 /** What ShardCalls uses of the gateway's parts (the real classes; fakes in shard-calls.test.ts). */
 export type ShardCallsHealth = Pick<ReplicaHealth, "pick" | "markDead" | "isAlive">;
-export type ShardCallsUpstream = Pick<Upstream, "request" | "openSession">;
+export type ShardCallsUpstream = Pick<Upstream, "request" | "openSession" | "sessionKnown">;
 export type ShardCallsBridge = Pick<BridgePool, "get" | "drop">;
 export type ShardCallsRegistry = Pick<SessionRegistry, "setLegs">;
 
@@ -72,7 +72,8 @@ export class ShardCalls {
 
   /**
    * Legacy shard: on a federated session's leg, or on the bridge's pooled session of a live replica.
-   * Two attempts: the second on a fresh session when the replica forgot the session (404), the pooled
+   * Two attempts: the second on a fresh session when the replica forgot the session (404, or a 400
+   * that a ping on the session confirms: a restarted replica of many servers answers 400), the pooled
    * session could not be opened, or the request was not delivered. The retry may land on the same
    * replica (a forgotten session is reopened where it was, even on a one-replica shard).
    */
@@ -99,10 +100,10 @@ export class ShardCalls {
         }
         try {
           const res = await this.upstream.request(replica, "POST", legacyHeaders(sid, shard.protocol), body, s.signal);
-          if (res.statusCode === 404 && !attempt.last) {
+          if (!attempt.last && (res.statusCode === 404 || (res.statusCode === 400 && !(await this.upstream.sessionKnown(replica, sid, shard.protocol))))) {
             await res.body.dump();
             if (!session) this.bridge.drop(replica);
-            throw new NotDelivered(`session on ${replica} not found`);
+            throw new NotDelivered(`session on ${replica} not found (HTTP ${res.statusCode})`);
           }
           return res;
         } catch (err) {

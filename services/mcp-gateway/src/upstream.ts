@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher } from "undici";
-import { findResponse, type JsonRpcMessage } from "./mcp.js";
+import { findResponse, readCapped } from "./body.js";
+import type { JsonRpcMessage } from "./mcp.js";
 
 export type UpstreamResponse = Dispatcher.ResponseData;
 
@@ -30,7 +31,7 @@ export class Upstream {
   private readonly auth: Record<string, string>;
   private readonly urls = new Map<string, { origin: string; path: string }>();
 
-  constructor(private readonly opts: { timeoutMs: number; upstreamToken?: string; connections?: number }) {
+  constructor(private readonly opts: { timeoutMs: number; upstreamToken?: string; connections?: number; maxResponseBytes?: number }) {
     this.dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: opts.connections ?? 256, pipelining: 1 });
     this.auth = opts.upstreamToken ? { authorization: `Bearer ${opts.upstreamToken}` } : {};
   }
@@ -64,7 +65,7 @@ export class Upstream {
   /** POST one JSON-RPC request and read its response (JSON or SSE answer). */
   async rpc(replica: string, headers: Record<string, string>, msg: JsonRpcMessage): Promise<{ status: number; sessionId?: string; message?: JsonRpcMessage }> {
     const res = await this.request(replica, "POST", { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers }, JSON.stringify(msg));
-    const text = await res.body.text();
+    const text = (await readCapped(res.body, this.opts.maxResponseBytes ?? 8 * 1024 * 1024)).toString("utf8");
     const sid = res.headers["mcp-session-id"];
     const ct = res.headers["content-type"];
     return {
@@ -94,6 +95,27 @@ export class Upstream {
     );
     await note.body.dump();
     return init.sessionId;
+  }
+
+  /**
+   * Whether a replica still knows an upstream session, asked with a `ping` on it. Used when a request on
+   * the session got a 400: servers answer an unknown session id with 404 (as the spec says) or 400 (as
+   * many do, e.g. after a restart the health check did not see), and a ping on a live session is never
+   * refused. False only when the ping is refused with 400 or 404.
+   */
+  async sessionKnown(replica: string, sessionId: string, protocolVersion: string): Promise<boolean> {
+    try {
+      const res = await this.request(
+        replica,
+        "POST",
+        { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": sessionId, "mcp-protocol-version": protocolVersion },
+        '{"jsonrpc":"2.0","id":"gateway-session-probe","method":"ping"}',
+      );
+      await res.body.dump();
+      return res.statusCode !== 400 && res.statusCode !== 404;
+    } catch {
+      return true; // unreachable: not evidence that the session is gone (the caller keeps the answer it has)
+    }
   }
 
   async closeSession(replica: string, sessionId: string, protocolVersion: string): Promise<void> {

@@ -7,7 +7,8 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { AgentTokens, openTokenStore } from "@tierstack/common";
 import { buildApp, type Gateway } from "../src/app.js";
 import { readConfig, type GatewayConfig } from "../src/config.js";
-import { findResponse, type JsonRpcMessage } from "../src/mcp.js";
+import { findResponse } from "../src/body.js";
+import type { JsonRpcMessage } from "../src/mcp.js";
 import { MemorySessionRegistry, type SessionRegistry } from "../src/registry.js";
 
 export async function tokenDb() {

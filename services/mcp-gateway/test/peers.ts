@@ -48,10 +48,10 @@ function wrap(child: ChildProcess, port: number, path: string): Proc {
   };
 }
 
-export async function startReplica(namespace: string, opts: { modern?: boolean; json?: boolean; port?: number } = {}): Promise<Proc> {
+export async function startReplica(namespace: string, opts: { modern?: boolean; json?: boolean; port?: number; env?: Record<string, string> } = {}): Promise<Proc> {
   const script = here(opts.modern ? "./modern-replica.ts" : "./replica.ts");
   const child = spawn(process.execPath, ["--import", "tsx", script], {
-    env: { ...process.env, NAMESPACE: namespace, PORT: String(opts.port ?? 0), REPLICA_JSON: opts.json ? "1" : "0" },
+    env: { ...process.env, NAMESPACE: namespace, PORT: String(opts.port ?? 0), REPLICA_JSON: opts.json ? "1" : "0", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const port = await waitListening(child, `replica ${namespace}`);

@@ -89,6 +89,26 @@ for (const [name, make, enabled] of makers) {
   });
 }
 
+describe.skipIf(!redisUp)("RedisSessionRegistry reading what another writer left", () => {
+  it.each<[string, string]>([
+    ["not JSON", "{nope"],
+    ["JSON but not a record", '"gw_x"'],
+    ["a record without legs", JSON.stringify({ ...rec("x"), legs: undefined, expiresAt: Date.now() + TTL })],
+    ["a record whose leg lacks its replica", JSON.stringify({ ...rec("x"), legs: { "dev-tools": { upstream: "u" } }, expiresAt: Date.now() + TTL })],
+  ])("%s reads as no session (the client gets 404), and is deleted", async (_what, raw) => {
+    const c = new Redis(REDIS_URL);
+    clients.push(c);
+    const p = `${prefix}garbage:${randomBytes(3).toString("hex")}:`;
+    const r = new RedisSessionRegistry(c, p, TTL);
+    await c.set(`${p}s:x`, raw, "PX", TTL);
+    expect(await r.get("x")).toBeUndefined();
+    await r.setLegs("x", {});
+    expect(await c.get(`${p}s:x`)).toBe(raw);
+    expect(await r.delete("x")).toBe(true);
+    expect(await c.get(`${p}s:x`)).toBeNull();
+  });
+});
+
 describe.skipIf(!redisUp)("RedisSessionRegistry shared by two gateway replicas", () => {
   it("a session written by one instance is read and deleted by another", async () => {
     const p = `${prefix}shared:`;

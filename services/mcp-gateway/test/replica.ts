@@ -3,6 +3,9 @@
  * tests, the benchmark and `npm run local`. Every tool result names this process's pid so session
  * affinity is observable. Prints `LISTENING <port>` once up.
  *   PORT (0 = any)  NAMESPACE (label in results)  REPLICA_JSON=1 (JSON answers instead of SSE)
+ *   REPLICA_KEEPALIVE_MS (SSE keep-alive comments; 0 = none, the SDK's default is 15 s)
+ *   REPLICA_UNKNOWN_SESSION_STATUS (the answer to an unknown session id: 404 as the spec says, or 400 as
+ *   many servers built on the SDK's examples answer "Bad Request: No valid session ID provided")
  */
 import { randomUUID } from "node:crypto";
 import http from "node:http";
@@ -13,6 +16,8 @@ import { z } from "zod";
 
 const namespace = process.env.NAMESPACE ?? "demo";
 const json = process.env.REPLICA_JSON === "1";
+const keepAliveMs = process.env.REPLICA_KEEPALIVE_MS === undefined ? undefined : Number(process.env.REPLICA_KEEPALIVE_MS);
+const unknownSessionStatus = Number(process.env.REPLICA_UNKNOWN_SESSION_STATUS ?? 404);
 const transports = new Map<string, StreamableHTTPServerTransport>();
 let lastAuthorization = "(none)";
 /** `gate` calls wait here until someone POSTs /release (outside MCP), so a test can prove streaming. */
@@ -58,7 +63,8 @@ const httpServer = http.createServer(async (req, res) => {
     let transport = typeof sid === "string" ? transports.get(sid) : undefined;
     if (!transport) {
       if (typeof sid === "string") {
-        res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "Session not found" } }));
+        const error = unknownSessionStatus === 404 ? { code: -32001, message: "Session not found" } : { code: -32000, message: "Bad Request: No valid session ID provided" };
+        res.writeHead(unknownSessionStatus, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", id: null, error }));
         return;
       }
       if (!isInitializeRequest(body)) {
@@ -68,6 +74,7 @@ const httpServer = http.createServer(async (req, res) => {
       const t = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         enableJsonResponse: json,
+        ...(keepAliveMs === undefined ? {} : { keepAliveMs }),
         onsessioninitialized: (id) => void transports.set(id, t),
       });
       t.onclose = () => {

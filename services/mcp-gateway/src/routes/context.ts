@@ -1,7 +1,7 @@
-/** What the two route modules share: the gateway's parts, the request type, session ids and lookup. */
+/** What the two route modules share: the gateway's parts, the request type, the calling agent, session ids and lookup. */
 import { randomBytes } from "node:crypto";
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
-import { agentOf } from "@tierstack/common";
+import type { JsonRpcBody } from "../body.js";
 import type { GatewayConfig, ShardConfig } from "../config.js";
 import type { ReplicaHealth } from "../health.js";
 import type { JsonRpcId } from "../mcp.js";
@@ -12,8 +12,8 @@ import { refuse, sessionNotFound, type Inflight, type Replies } from "../reply.j
 import type { ShardCalls } from "../shard-calls.js";
 import type { Upstream } from "../upstream.js";
 
-/** An MCP request: the body stays raw bytes (forwarded as-is, parsed only where routing needs it). */
-export type Req = FastifyRequest<{ Params: { namespace?: string }; Body: Buffer | undefined }>;
+/** An MCP request: the body is checked JSON-RPC (body.ts) with its raw bytes, forwarded as-is where nothing is rewritten. */
+export type Req = FastifyRequest<{ Params: { namespace?: string }; Body: JsonRpcBody | undefined }>;
 
 export interface RouteContext {
   config: GatewayConfig;
@@ -26,6 +26,20 @@ export interface RouteContext {
   inflight: Inflight;
   metrics: GatewayMetrics;
   log: FastifyBaseLogger;
+}
+
+const agents = new WeakMap<FastifyRequest, string>();
+
+/** Record the agent the guard authenticated for this request. */
+export function setAgent(req: FastifyRequest, agent: string): void {
+  agents.set(req, agent);
+}
+
+/** The authenticated agent of a request (every MCP route is behind the guard). */
+export function agentOf(req: FastifyRequest): string {
+  const a = agents.get(req);
+  if (a === undefined) throw new Error("agentOf: route is not behind the gateway's guard");
+  return a;
 }
 
 /** A gateway session id: `gw_` + 144 random bits (ADR 0020); the replica's id never reaches the client. */
@@ -42,7 +56,7 @@ export async function legacySession(ctx: RouteContext, req: Req, reply: FastifyR
     return undefined;
   }
   const rec = await ctx.registry.get(sid);
-  if (!rec || rec.namespace !== ns || rec.agent !== agentOf(req).agent) {
+  if (!rec || rec.namespace !== ns || rec.agent !== agentOf(req)) {
     sessionNotFound(reply, id);
     return undefined;
   }
