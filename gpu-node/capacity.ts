@@ -203,7 +203,7 @@ export function tokensPerDayAtTarget(load: TierLoad): number {
  * peak (`gpusAtPeak(key) / GPUs it has`), ties to the earlier server. InferenceNode sizes its
  * Deployments' replicas the same way.
  */
-export function allocateGpus(plan: Pick<TierInferencePlan, "servers">, configuredGpus: number, gpusAtPeak: (modelKey: string) => number): Map<string, number> {
+export function allocateGpus(plan: { servers: readonly { modelKey: string }[] }, configuredGpus: number, gpusAtPeak: (modelKey: string) => number): Map<string, number> {
   const out = new Map<string, number>();
   let left = configuredGpus;
   for (const s of plan.servers) {
