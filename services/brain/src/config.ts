@@ -77,11 +77,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseMs: r.int("BRAIN_LEASE_MS", { default: 120_000, min: 1_000, max: 3_600_000 }),
   };
   if (cfg.databaseUrl && !/^(sqlite:|postgres(ql)?:\/\/)/.test(cfg.databaseUrl)) r.problem(`DATABASE_URL: expected sqlite:<path> or postgres://…`);
-  if (cfg.redisUrl || cfg.redisCaFile) {
+  // rediss:// needs REDIS_CA_FILE and the file must be a readable CA: one line now, not at the first send.
+  // (REDIS_CA_FILE without REDIS_URL is harmless: a tier may mount the CA for every service.)
+  if (cfg.redisUrl) {
     try {
-      // rediss:// needs REDIS_CA_FILE and the file must be a readable CA: one line now, not at the first send.
-      if (cfg.redisUrl) parseRedisUrl(cfg.redisUrl, cfg.redisCaFile);
-      else r.problem("REDIS_CA_FILE is set without REDIS_URL");
+      parseRedisUrl(cfg.redisUrl, cfg.redisCaFile);
     } catch (err) {
       r.problem((err as Error).message);
     }

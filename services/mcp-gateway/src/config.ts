@@ -65,11 +65,11 @@ export function readConfig(env: Record<string, string | undefined> = process.env
   const tokensDatabaseUrl = r.str("TOKENS_DATABASE_URL", { description: "sqlite:<path> or postgres://… (the task queue's database)" });
   const redisUrl = r.url("REDIS_URL", { protocols: ["redis", "rediss"], required: false });
   const redisCaFile = r.str("REDIS_CA_FILE", { required: false });
-  if (redisUrl || redisCaFile) {
+  // rediss:// needs REDIS_CA_FILE and the file must be a readable CA: one line now, not at the first session.
+  // (REDIS_CA_FILE without REDIS_URL is harmless: a tier may mount the CA for every service.)
+  if (redisUrl) {
     try {
-      // rediss:// needs REDIS_CA_FILE and the file must be a readable CA: one line now, not at the first session.
-      if (redisUrl) parseRedisUrl(redisUrl, redisCaFile);
-      else r.problem("REDIS_CA_FILE is set without REDIS_URL");
+      parseRedisUrl(redisUrl, redisCaFile);
     } catch (err) {
       r.problem((err as Error).message);
     }
