@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { tiers } from "../catalog/tiers.js";
-import { capacityParams, capacityWarnings, effectiveTokensPerSecond, gpusNeeded, swapLoss, throughputFigures, tokensPerDayAtTarget, type TierLoad } from "./capacity.js";
+import { allocateGpus, capacityParams, capacityWarnings, effectiveTokensPerSecond, gpusNeeded, stackCapacityWarnings, swapLoss, throughputFigures, tokensPerDayAtTarget, type TierLoad } from "./capacity.js";
 import { coResident, tierInference } from "./models.js";
 
 // ---- hand-computed throughput (tokens/s for the tier's prompt + completion mix) ----------------
@@ -147,5 +147,37 @@ describe("capacityWarnings", () => {
     expect(w).toHaveLength(2);
     // 100 agents: 100 × 50 / 24 × 3 = 625 requests/h at peak × 0.5 = 312.5 swaps/h → the whole hour
     expect(w[1]).toBe("tier-100: 2 models on 1 GPU(s) swap ~313 times an hour at peak, losing 3600-3600 s of every hour (thrashing)");
+  });
+});
+
+describe("stackCapacityWarnings (what plan prints)", () => {
+  it("uses the tier's plan and the configured GPUs: the catalogue defaults warn, enough GPUs do not", () => {
+    expect(stackCapacityWarnings(tiers["single-box"], 0)).toEqual(capacityWarnings({ tier: "single-box", load: load("single-box"), plan: plan("single-box") }, 0));
+    expect(stackCapacityWarnings(tiers["single-box"], 0)[0]).toMatch(/^single-box: 0 GPU\(s\) configured, the capacity model needs 1 at peak/);
+    expect(stackCapacityWarnings(tiers["single-box"], 1, "nvidia-l4")).toEqual([]);
+    expect(stackCapacityWarnings(tiers["tier-50"], 2, "nvidia-l4")).toHaveLength(1);
+    expect(stackCapacityWarnings(tiers["tier-100"], 2, "nvidia-a100-40gb")).toEqual([]);
+  });
+
+  it("rates the plan on the configured machine's GPU: an H100 pool holds where the A100 40GB pool does", () => {
+    // 8B on H100: 4,455 × 3,350 / 1,555 = 9,597.6 tok/s; 32B: 1,730.98 × 3,350 / 2,039 = 2,843.9 tok/s
+    const h100 = gpusNeeded("tier-100", load("tier-100"), { ...plan("tier-100"), gpu: "nvidia-h100-80gb" }, 2);
+    expect(h100.models.map((m) => m.effectiveTps)).toEqual([expect.closeTo((a100_8b * 3350) / 1555, 9), expect.closeTo((1730.98 * 3350) / 2039, 9)]);
+    expect(stackCapacityWarnings(tiers["tier-100"], 2, "nvidia-h100-80gb")).toEqual([]);
+    // The A100 80GB 32B figure is the cited run itself (same GPU): ratio 1.
+    expect(effectiveTokensPerSecond("vllm", "nvidia-a100-80gb", "qwen3-32b", c)).toBeCloseTo(1730.98, 9);
+  });
+
+  it("says so in one line when no throughput figure covers the configured GPU", () => {
+    expect(stackCapacityWarnings(tiers["tier-100"], 1, "nvidia-l4")).toEqual(["tier-100: GPU capacity not checked: no throughput figure for llama-3.1-8b-instruct on vllm / nvidia-l4"]);
+  });
+
+  it("gives GPUs beyond one per model to the busiest model", () => {
+    // tier-50 at 4 L4s: 8B 1, 32B 1, then both extras to the 32B (2.35 GPUs at peak vs 0.43)
+    const p = plan("tier-50");
+    const peak = (key: string) => gpusNeeded("tier-50", load("tier-50"), p, 4).models.find((m) => m.modelKey === key)?.gpusAtPeak ?? 0;
+    expect(Object.fromEntries(allocateGpus(p, 4, peak))).toEqual({ "llama-3.1-8b-instruct": 1, "qwen3-32b": 3 });
+    expect(gpusNeeded("tier-50", load("tier-50"), p, 4).holds).toBe(true);
+    expect(Object.fromEntries(allocateGpus(p, 1, peak))).toEqual({ "llama-3.1-8b-instruct": 1 });
   });
 });

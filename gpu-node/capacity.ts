@@ -9,7 +9,7 @@
  * rate for that mix is 1 / (c / decode + (1 − c) / prefill) with c the completion share, or the
  * published rate of a benchmark that already mixes both ("mixed").
  */
-import { coResident, gpus, models, referenceGpus } from "./models.js";
+import { coResident, gpus, models, referenceGpus, tierInference } from "./models.js";
 import type { GpuModel, LocalModelShare, Provenance, ServerKind, TierInferencePlan } from "./types.js";
 
 const SECONDS_PER_DAY = 86_400;
@@ -320,4 +320,26 @@ export function capacityWarnings(inputs: TierInputs, configuredGpus: number): st
     }
   }
   return out;
+}
+
+/** A tier as the catalogue describes it (structurally `TierSpec`): its name and load figures. */
+export interface TierCapacitySpec {
+  name: string;
+  capacity: { agents: number; tokensPerDay: { tokens: number; atAgents: number }; localShare: number };
+}
+
+/**
+ * The capacity warnings `plan` prints for a stack: the tier's inference plan
+ * (gpu-node/models.ts `tierInference`) on the configured machine's GPU, against the configured
+ * GPUs (tierstack:gpus). A GPU no throughput figure covers is one warning, not an error.
+ */
+export function stackCapacityWarnings(tier: TierCapacitySpec, configuredGpus: number, gpu?: GpuModel): string[] {
+  const plan = tierInference[tier.name];
+  if (!plan) return [];
+  const load = { agents: tier.capacity.agents, tokensPerDay: tier.capacity.tokensPerDay, localShare: tier.capacity.localShare };
+  try {
+    return capacityWarnings({ tier: tier.name, load, plan: gpu ? { ...plan, gpu } : plan }, configuredGpus);
+  } catch (err) {
+    return [`${tier.name}: GPU capacity not checked: ${(err as Error).message}`];
+  }
 }
