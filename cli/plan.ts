@@ -182,6 +182,11 @@ function scrub(value: unknown, secrets: string[], path: string, leaks: string[])
   return value;
 }
 
+/** A PEM-shaped placeholder for a CA certificate the provider computes at apply. */
+function mockCertificate(issuer: string): string {
+  return `-----BEGIN CERTIFICATE-----\n(server CA of ${issuer}, computed at apply)\n-----END CERTIFICATE-----`;
+}
+
 /** Computed outputs the program reads, as the mocks return them. */
 function mockState(type: string, name: string, inputs: Record<string, unknown>, generated: string): Record<string, unknown> {
   const state: Record<string, unknown> = { ...inputs, name: inputs.name ?? name };
@@ -195,6 +200,18 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>, 
       return { ...state, clientId: `${name}.access`, clientSecret: generated };
     case "gcp:serviceaccount/account:Account":
       return { ...state, email: `${String(inputs.accountId)}@${String(inputs.project)}.iam.gserviceaccount.com` };
+    // Provider-computed outputs the cluster tiers read. Addresses are RFC 5737 documentation
+    // addresses and names end in .invalid (RFC 2606): visibly not real. Secrets are the generated value.
+    case "gcp:sql/databaseInstance:DatabaseInstance":
+      return { ...state, privateIpAddress: "192.0.2.10", connectionName: `${String(inputs.project ?? "project")}:${String(inputs.region)}:${name}`, serverCaCerts: [{ cert: mockCertificate("Cloud SQL") }] };
+    case "gcp:redis/instance:Instance":
+      return { ...state, host: "192.0.2.20", port: 6378, authString: generated, serverCaCerts: [{ cert: mockCertificate("Memorystore") }] };
+    case "gcp:compute/instance:Instance": {
+      const nics = Array.isArray(inputs.networkInterfaces) ? (inputs.networkInterfaces as Record<string, unknown>[]) : [];
+      return { ...state, networkInterfaces: nics.map((n, i) => ({ ...n, networkIp: `192.0.2.${30 + i}` })) };
+    }
+    case "gcp:container/cluster:Cluster":
+      return { ...state, endpoint: "192.0.2.40", controlPlaneEndpointsConfig: { ...((inputs.controlPlaneEndpointsConfig as object | undefined) ?? {}), dnsEndpointConfig: { allowExternalTraffic: true, endpoint: `${name}.${String(inputs.location)}.gke.invalid` } } };
     default:
       return state;
   }
