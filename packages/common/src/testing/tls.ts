@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { freePort, portOpen } from "../net.js";
+import { waitFor } from "../wait.js";
 import { startPrivatePostgres, type PrivatePostgres } from "./processes.js";
 
 /**
@@ -71,15 +72,6 @@ function postgresIds(): [number, number] | undefined {
   return [Number(u.stdout.trim()), Number(g.stdout.trim())];
 }
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
 export interface TlsPostgres {
   host: "127.0.0.1";
   port: number;
@@ -126,7 +118,7 @@ export async function startTlsPostgres(cert: ServerCert, opts: { user?: string; 
     await admin.end();
   }
   // The reload is asynchronous: wait until a plaintext connection is refused.
-  await until(async () => {
+  await waitFor(async () => {
     const c = new pg.Client({ connectionString: server.url });
     try {
       await c.connect();
@@ -135,7 +127,7 @@ export async function startTlsPostgres(cert: ServerCert, opts: { user?: string; 
     } catch {
       return true;
     }
-  }, "pg_hba.conf reload");
+  }, { what: "pg_hba.conf reload" });
   return {
     host: "127.0.0.1",
     port: server.port,
@@ -181,11 +173,11 @@ export async function startTlsRedis(cert: ServerCert, ca: TestCa, opts: { passwo
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await until(async () => {
+    await waitFor(async () => {
       if (spawnError) throw spawnError;
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
       return portOpen("127.0.0.1", port);
-    }, `TLS redis-server on ${port}`);
+    }, { what: `TLS redis-server on ${port}` });
   } catch (err) {
     await stop();
     throw err;
