@@ -86,6 +86,149 @@ export const memorystoreRedisPrices: readonly MemorystorePrice[] = Object.freeze
 /** Cloudflare DNS and Zero Trust (under 50 users) cost nothing. */
 export const cloudflarePrice: Sourced & { usdPerMonth: number } = Object.freeze({ usdPerMonth: 0, source: "Cloudflare plans page (DNS free; Zero Trust free under 50 users)", date: CYCLENERD_DATE });
 
+/** Secret Manager: active secret versions per location and month, and access operations; the first 6 versions and 10,000 accesses a month are free per billing account. */
+export const secretManagerPrice: Sourced & { usdPerVersionMonth: number; usdPer10kAccesses: number; freeVersions: number; freeAccesses: number } = Object.freeze({
+  usdPerVersionMonth: 0.06, usdPer10kAccesses: 0.03, freeVersions: 6, freeAccesses: 10_000,
+  source: "https://cloud.google.com/secret-manager/pricing", date: "2026-12-01",
+});
+
+/** Artifact Registry storage (Docker repositories): the first 0.5 GB free per billing account; pulls within the region free. */
+export const artifactRegistryPrice: Sourced & { usdPerGbMonth: number; freeGb: number } = Object.freeze({
+  usdPerGbMonth: 0.1, freeGb: 0.5, source: "https://cloud.google.com/artifact-registry/pricing", date: "2026-12-01",
+});
+
+/**
+ * Managed Service for Prometheus ingestion, first tier (0-50 billion samples a month). The
+ * figure is the official pricing page as archived on 2023-06-05 (effective 2022-05-16); later
+ * secondary sources quote $0.06: the guards use the higher, cautious figure until re-read.
+ */
+export const managedPrometheusPrice: Sourced & { usdPerMillionSamples: number } = Object.freeze({
+  usdPerMillionSamples: 0.15, source: "https://cloud.google.com/stackdriver/pricing (archived 2023-06-05)", date: "2023-06-05",
+});
+
+/** Cloud Storage, Standard class in a region (us-central1); the GPU box's weights bucket. */
+export const cloudStoragePrice: Sourced & { usdPerGbMonth: number } = Object.freeze({
+  usdPerGbMonth: 0.02, source: "https://cloud.google.com/storage/pricing (us-central1, Standard)", date: "2026-12-01",
+});
+
+// ---------------------------------------------------------------- resource types
+
+/**
+ * How each Pulumi resource type the program declares is billed: by which price above (its
+ * quantity comes from the resource's inputs), or free, with the reason. A type missing here is
+ * unpriced: the cost guard refuses it.
+ */
+export type ResourceTypePricing =
+  | { billed: "machine" | "disk" | "nat" | "gke" | "cloudSql" | "memorystore" | "secretManager" | "artifactRegistry" | "cloudStorage" | "managedPrometheus" | "cloudflare" | "forwardingRule"; by: string }
+  | { free: string };
+
+const FREE_IAM = "IAM objects are free";
+const K8S_OBJECT = "a Kubernetes API object: runs on the node pools, which are priced";
+
+export const resourceTypePricing: Readonly<Record<string, ResourceTypePricing>> = Object.freeze({
+  // Tier-50 cluster.
+  "gcp:container/cluster:Cluster": { billed: "gke", by: "one cluster; zonal clusters get the monthly credit" },
+  "gcp:container/nodePool:NodePool": { billed: "machine", by: "nodeConfig.machineType × nodes (autoscaling.totalMinNodeCount at least), plus nodeConfig.diskSizeGb of pd-balanced per node" },
+  "gcp:serviceaccount/account:Account": { free: FREE_IAM },
+  "gcp:serviceaccount/iAMMember:IAMMember": { free: FREE_IAM },
+  "gcp:projects/iAMMember:IAMMember": { free: FREE_IAM },
+  "gcp:secretmanager/secretIamMember:SecretIamMember": { free: FREE_IAM },
+  "gcp:secretmanager/secret:Secret": { free: "the secret itself is free; its versions are billed (SecretVersion)" },
+  "gcp:secretmanager/secretVersion:SecretVersion": { billed: "secretManager", by: "one active version each; accesses at every pod start" },
+  "gcp:compute/network:Network": { free: "VPC networks are free" },
+  "gcp:compute/subnetwork:Subnetwork": { free: "subnets and their secondary ranges are free" },
+  "gcp:compute/firewall:Firewall": { free: "firewall rules are free" },
+  "gcp:compute/router:Router": { free: "Cloud Router without BGP sessions is free" },
+  "gcp:compute/routerNat:RouterNat": { billed: "nat", by: "one gateway, plus GB processed" },
+  "pulumi:providers:kubernetes": { free: "a Pulumi provider, not a cloud resource" },
+  "kubernetes:core/v1:Namespace": { free: K8S_OBJECT },
+  "kubernetes:core/v1:ServiceAccount": { free: K8S_OBJECT },
+  "kubernetes:core/v1:Service": { billed: "forwardingRule", by: "spec.type LoadBalancer: one forwarding rule; ClusterIP and NodePort Services create none and cost nothing" },
+  "kubernetes:core/v1:PersistentVolumeClaim": { billed: "disk", by: "spec.resources.requests.storage of its storage class (standard-rwo = pd-balanced)" },
+  "gcp:compute/forwardingRule:ForwardingRule": { billed: "forwardingRule", by: "one rule; the first five in a project are billed as a block" },
+  "gcp:compute/globalForwardingRule:GlobalForwardingRule": { billed: "forwardingRule", by: "one rule; the first five in a project are billed as a block" },
+  "gcp:billing/budget:Budget": { free: "Cloud Billing budgets and their alert e-mails are free" },
+  "kubernetes:core/v1:ConfigMap": { free: K8S_OBJECT },
+  "kubernetes:apps/v1:Deployment": { free: K8S_OBJECT },
+  "kubernetes:apps/v1:StatefulSet": { billed: "disk", by: "each volumeClaimTemplate's storage of its storage class (premium-rwo = pd-ssd)" },
+  "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": { free: K8S_OBJECT },
+  "kubernetes:policy/v1:PodDisruptionBudget": { free: K8S_OBJECT },
+  "kubernetes:networking.k8s.io/v1:NetworkPolicy": { free: "enforced by Dataplane V2 at no charge" },
+  "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": { free: "the Secret Manager add-on is free; the secret accesses it makes are billed as Secret Manager accesses" },
+  "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": { billed: "managedPrometheus", by: "samples ingested: series per scrape × scrapes (interval) a month" },
+  // The data plane and images of tier-50.
+  "gcp:compute/globalAddress:GlobalAddress": { free: "an internal range reserved for private services access is free" },
+  "gcp:servicenetworking/connection:Connection": { free: "VPC peering with service producers is free" },
+  "gcp:sql/databaseInstance:DatabaseInstance": { billed: "cloudSql", by: "settings.tier's vCPUs and memory, settings.diskSize of SSD, doubled for REGIONAL" },
+  "gcp:sql/database:Database": { free: "databases inside an instance are free" },
+  "gcp:sql/user:User": { free: "users inside an instance are free" },
+  "gcp:redis/instance:Instance": { billed: "memorystore", by: "tier × memorySizeGb" },
+  "gcp:artifactregistry/repository:Repository": { billed: "artifactRegistry", by: "GB of images stored (cleanup policies bound it)" },
+  "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": { free: FREE_IAM },
+  "gcp:storage/bucket:Bucket": { billed: "cloudStorage", by: "GB stored (the model weights)" },
+  "gcp:storage/bucketIAMMember:BucketIAMMember": { free: FREE_IAM },
+  "gcp:compute/instance:Instance": { billed: "machine", by: "machineType (GPUs included in g2/a2/a3 prices), plus its boot disk" },
+  "gcp:compute/disk:Disk": { billed: "disk", by: "size × type" },
+  "gcp:compute/resourcePolicy:ResourcePolicy": { billed: "disk", by: "the snapshots it keeps (snapshot storage)" },
+  "gcp:compute/diskResourcePolicyAttachment:DiskResourcePolicyAttachment": { free: "attaching a schedule is free" },
+  "random:index/randomPassword:RandomPassword": { free: "generated locally by Pulumi" },
+  "random:index/randomBytes:RandomBytes": { free: "generated locally by Pulumi" },
+  "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared": { billed: "cloudflare", by: "free plan" },
+  "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig": { billed: "cloudflare", by: "free plan" },
+  "cloudflare:index/dnsRecord:DnsRecord": { billed: "cloudflare", by: "free plan" },
+  "cloudflare:index/zeroTrustAccessApplication:ZeroTrustAccessApplication": { billed: "cloudflare", by: "Zero Trust free under 50 users" },
+  "cloudflare:index/zeroTrustAccessPolicy:ZeroTrustAccessPolicy": { billed: "cloudflare", by: "Zero Trust free under 50 users" },
+  "cloudflare:index/zeroTrustAccessServiceToken:ZeroTrustAccessServiceToken": { billed: "cloudflare", by: "Zero Trust free under 50 users" },
+} satisfies Record<string, ResourceTypePricing>);
+
+// ---------------------------------------------------------------- prices by region
+
+/** Every price the estimator reads, for one region. */
+export interface RegionPrices {
+  region: string;
+  machines: readonly MachinePrice[];
+  spot: typeof spotFactor;
+  disks: readonly DiskPrice[];
+  nat: typeof natPrice;
+  forwardingRules: typeof loadBalancerPrice;
+  gke: typeof gkePrice;
+  cloudSql: typeof cloudSqlPostgresPrice;
+  memorystore: readonly MemorystorePrice[];
+  secretManager: typeof secretManagerPrice;
+  artifactRegistry: typeof artifactRegistryPrice;
+  cloudStorage: typeof cloudStoragePrice;
+  managedPrometheus: typeof managedPrometheusPrice;
+  cloudflare: typeof cloudflarePrice;
+}
+
+/**
+ * The prices by region: us-central1 first. A resource in a region not listed here is unpriced
+ * (the cost guard reports it) rather than priced at another region's rates.
+ */
+export const priceBook: Readonly<Record<string, RegionPrices>> = Object.freeze({
+  "us-central1": Object.freeze({
+    region: "us-central1",
+    machines: machinePrices,
+    spot: spotFactor,
+    disks: diskPrices,
+    nat: natPrice,
+    forwardingRules: loadBalancerPrice,
+    gke: gkePrice,
+    cloudSql: cloudSqlPostgresPrice,
+    memorystore: memorystoreRedisPrices,
+    secretManager: secretManagerPrice,
+    artifactRegistry: artifactRegistryPrice,
+    cloudStorage: cloudStoragePrice,
+    managedPrometheus: managedPrometheusPrice,
+    cloudflare: cloudflarePrice,
+  }),
+});
+
+/** A price is first-party when its source is the provider's own pricing page; anything else is shown as unverified. */
+export function isFirstParty(source: string): boolean {
+  return /(^|\s|\()https:\/\/(cloud\.google\.com|www\.cloudflare\.com|developers\.cloudflare\.com)\//.test(source);
+}
+
 // ---------------------------------------------------------------- estimators (pure)
 
 export type InfraItem =
