@@ -1,6 +1,7 @@
 /**
  * The mover SIGKILLed at random points and resumed: each batch commits with its checkpoint, so
- * after ten kills (at random moments, mid-COPY included) and a last uninterrupted run, the
+ * after ten kills (after a random number of batches, a few ms into the next COPY) and a last
+ * uninterrupted run, the
  * target holds exactly the source, row for row.
  */
 import { spawn } from "node:child_process";
@@ -21,14 +22,19 @@ const dir = mkdtempSync(join(tmpdir(), "tierstack-move-kill-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const root = resolve(__dirname, "..");
 
-function run(args: string[], killAfterMs?: number): Promise<{ done: boolean; batches: number }> {
+/** Runs the mover; with `killAfter`, SIGKILLs it that many committed batches in, a few ms later (mid-COPY of the next). */
+function run(args: string[], killAfter?: number): Promise<{ done: boolean; batches: number }> {
   return new Promise((res, rej) => {
     const child = spawn(process.execPath, ["--import", "tsx", join(root, "migrate/test/copy-child.ts"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
-    child.stdout.on("data", (d) => (out += d));
+    let timer: NodeJS.Timeout | undefined;
+    child.stdout.on("data", (d) => {
+      out += d;
+      const seen = out.split("\n").filter((l) => l.startsWith("batch ")).length;
+      if (killAfter !== undefined && seen >= killAfter && !timer) timer = setTimeout(() => child.kill("SIGKILL"), Math.floor(Math.random() * 15));
+    });
     child.stderr.on("data", (d) => (err += d));
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), killAfterMs);
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
       const done = out.includes("done\n");
@@ -56,7 +62,7 @@ it("ten SIGKILLs at random points, then a resume: the target equals the source",
     const args = ["brain", path, schema.url, "50"];
     let killedAfterProgress = 0;
     for (let i = 0; i < 10; i++) {
-      const r = await run(args, 900 + Math.floor(Math.random() * 1500));
+      const r = await run(args, 1 + Math.floor(Math.random() * 25));
       if (!r.done && r.batches > 0) killedAfterProgress++;
     }
     // At least one kill landed mid-copy, after some batches had committed: the resume resumed.

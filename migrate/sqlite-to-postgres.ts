@@ -121,8 +121,24 @@ function sourceBatch(source: Database.Database, t: TablePlan, after: unknown[] |
   return source.prepare(`SELECT ${cols} FROM ${q(t.name)} ${where} ORDER BY ${keys} LIMIT ${limit}`).all(...(after ?? [])) as Record<string, unknown>[];
 }
 
-async function copyRows(client: pg.PoolClient, schema: string, t: TablePlan, rows: Record<string, unknown>[]): Promise<void> {
-  const text = rows.map((r) => t.columns.map((c) => copyField(r[c.name], c.type)).join("\t")).join("\n") + "\n";
+/** The COPY text of a batch: one encoder per column, chosen once, over the rows as arrays. */
+function copyText(source: Database.Database, t: TablePlan, after: unknown[] | null, limit: number): { text: string; count: number; last?: unknown[] } {
+  const cols = t.columns.map((c) => q(c.name)).join(", ");
+  const keys = t.key.map(q).join(", ");
+  const where = after ? `WHERE (${keys}) > (${t.key.map(() => "?").join(", ")})` : "";
+  const rows = source.prepare(`SELECT ${cols} FROM ${q(t.name)} ${where} ORDER BY ${keys} LIMIT ${limit}`).raw().all(...(after ?? [])) as unknown[][];
+  const types = t.columns.map((c) => c.type);
+  const keyAt = t.key.map((k) => t.columns.findIndex((c) => c.name === k));
+  let text = "";
+  for (const r of rows) {
+    for (let i = 0; i < r.length; i++) text += (i ? "\t" : "") + copyField(r[i], types[i] as CarriedType);
+    text += "\n";
+  }
+  const last = rows.at(-1);
+  return { text, count: rows.length, last: last ? keyAt.map((i) => last[i]) : undefined };
+}
+
+async function copyRows(client: pg.PoolClient, schema: string, t: TablePlan, text: string): Promise<void> {
   const stream = client.query(copyFrom(`COPY ${q(schema)}.${q(t.name)} (${t.columns.map((c) => q(c.name)).join(", ")}) FROM STDIN`));
   await new Promise<void>((resolve, reject) => {
     stream.on("error", reject);
@@ -149,24 +165,30 @@ export async function copyTables(source: Database.Database, target: MoveTarget, 
     const total = (source.prepare(`SELECT count(*) AS n FROM ${q(t.name)}`).get() as { n: number }).n;
     let after = state?.last_key ?? null;
     let done = Number(state?.copied ?? 0);
+    // The next batch is read and encoded while PostgreSQL takes the current one.
+    let upcoming = copyText(source, t, after, batchRows);
     for (;;) {
-      const rows = sourceBatch(source, t, after, batchRows);
-      const last = rows.at(-1);
+      const batch = upcoming;
       const client = await target.pool.connect();
       try {
         await client.query("BEGIN");
-        if (rows.length > 0) await copyRows(client, target.schema, t, rows);
-        if (rows.length < batchRows) {
+        if (batch.count > 0) {
+          const copying = copyRows(client, target.schema, t, batch.text);
+          await new Promise((r) => setImmediate(r));
+          if (batch.count === batchRows) upcoming = copyText(source, t, batch.last ?? after, batchRows);
+          await copying;
+        }
+        if (batch.count < batchRows) {
           for (const col of t.sequences) {
             await client.query(`SELECT setval(pg_get_serial_sequence($1, $2), GREATEST((SELECT max(${q(col)}) FROM ${q(target.schema)}.${q(t.name)}), 1))`, [`${q(target.schema)}.${q(t.name)}`, col]);
           }
         }
-        after = last ? t.key.map((k) => last[k]) : after;
-        done += rows.length;
+        after = batch.last ?? after;
+        done += batch.count;
         await client.query(
           `INSERT INTO ${q(target.schema)}.${progressTable} (tbl, last_key, copied, done) VALUES ($1, $2, $3, $4)
            ON CONFLICT (tbl) DO UPDATE SET last_key = excluded.last_key, copied = excluded.copied, done = excluded.done`,
-          [t.name, JSON.stringify(after), done, rows.length < batchRows],
+          [t.name, JSON.stringify(after), done, batch.count < batchRows],
         );
         await client.query("COMMIT");
       } catch (err) {
@@ -175,10 +197,10 @@ export async function copyTables(source: Database.Database, target: MoveTarget, 
       } finally {
         client.release();
       }
-      copied[t.name] = (copied[t.name] ?? 0) + rows.length;
+      copied[t.name] = (copied[t.name] ?? 0) + batch.count;
       opts.onProgress?.(t.name, done, total);
       await opts.afterBatch?.(t.name, done);
-      if (rows.length < batchRows) break;
+      if (batch.count < batchRows) break;
     }
   }
   return copied;
