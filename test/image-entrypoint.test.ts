@@ -184,12 +184,19 @@ export function imageSandbox(service: ServiceName, stage: FinalStage, lock: Lock
     if (!existsSync(join(repo, src))) throw new Error(`COPY ${c.src}: ${src} does not exist in the repository`);
     args.push("--ro-bind", join(repo, src), dest);
   }
+  // Directories .dockerignore keeps out of the build context (services/*/test, …) are not in the image either.
+  const ignored = readFileSync(join(repo, ".dockerignore"), "utf8").split("\n").map((l) => l.trim()).filter((l) => /^services\/\*\/[\w.-]+$/.test(l));
+  for (const pattern of ignored) {
+    const rel = pattern.replace("*", service);
+    if (existsSync(join(repo, rel))) args.push("--tmpfs", posix.join(app, rel), "--remount-ro", posix.join(app, rel));
+  }
   // A workspace's own node_modules (npm nests a conflicting version there): only its closure entries.
   for (const ws of new Set([...closure].filter((p) => !p.startsWith("node_modules/") && !p.includes("/node_modules/")))) {
     const nested = [...closure].filter((p) => p.startsWith(`${ws}/node_modules/`));
     if (!existsSync(join(repo, ws, "node_modules"))) continue;
     args.push("--tmpfs", posix.join(app, ws, "node_modules"));
     for (const p of nested) args.push("--ro-bind", join(repo, p), posix.join(app, p));
+    args.push("--remount-ro", posix.join(app, ws, "node_modules"));
   }
   const writable: Record<string, string> = {};
   const scratch = mkdtempSync(join(tmpdir(), `tierstack-image-${service}-`));
@@ -410,7 +417,7 @@ describe("each service as the image's entry point runs it (bubblewrap, read-only
   it("the sandbox's root is read-only, only the writable paths take writes, and the trace sees every attempt", () => {
     const sandbox = imageSandbox("task-queue", dockerfile.final, lock, serviceWritablePaths);
     const traceDir = mkdtempSync(join(tmpdir(), "tierstack-trace-probe-"));
-    const readOnly = ["/x", "/app/x", "/app/node_modules/x", "/etc/x", "/usr/x"];
+    const readOnly = ["/x", "/app/x", "/app/node_modules/x", "/app/services/task-queue/test/x", "/etc/x", "/usr/x"];
     try {
       const script = `for p in ${readOnly.join(" ")}; do touch $p 2>&1; done; for w in "$@"; do touch $w/probe && echo ok $w; done`;
       const probe = spawnSync("strace", ["-f", "-qq", "-e", "trace=%file,%desc", "-o", join(traceDir, "log"),
