@@ -184,51 +184,6 @@ export const resourceTypePricing: Readonly<Record<string, ResourceTypePricing>> 
 // ---------------------------------------------------------------- prices by region
 
 /** Every price the estimator reads, for one region. */
-export interface RegionPrices {
-  region: string;
-  machines: readonly MachinePrice[];
-  spot: typeof spotFactor;
-  disks: readonly DiskPrice[];
-  nat: typeof natPrice;
-  forwardingRules: typeof loadBalancerPrice;
-  gke: typeof gkePrice;
-  cloudSql: typeof cloudSqlPostgresPrice;
-  memorystore: readonly MemorystorePrice[];
-  secretManager: typeof secretManagerPrice;
-  artifactRegistry: typeof artifactRegistryPrice;
-  cloudStorage: typeof cloudStoragePrice;
-  managedPrometheus: typeof managedPrometheusPrice;
-  cloudflare: typeof cloudflarePrice;
-}
-
-/**
- * The prices by region: us-central1 first. A resource in a region not listed here is unpriced
- * (the cost guard reports it) rather than priced at another region's rates.
- */
-export const priceBook: Readonly<Record<string, RegionPrices>> = Object.freeze({
-  "us-central1": Object.freeze({
-    region: "us-central1",
-    machines: machinePrices,
-    spot: spotFactor,
-    disks: diskPrices,
-    nat: natPrice,
-    forwardingRules: loadBalancerPrice,
-    gke: gkePrice,
-    cloudSql: cloudSqlPostgresPrice,
-    memorystore: memorystoreRedisPrices,
-    secretManager: secretManagerPrice,
-    artifactRegistry: artifactRegistryPrice,
-    cloudStorage: cloudStoragePrice,
-    managedPrometheus: managedPrometheusPrice,
-    cloudflare: cloudflarePrice,
-  }),
-});
-
-/** A price is first-party when its source is the provider's own pricing page; anything else is shown as unverified. */
-export function isFirstParty(source: string): boolean {
-  return /(^|\s|\()https:\/\/(cloud\.google\.com|www\.cloudflare\.com|developers\.cloudflare\.com)\//.test(source);
-}
-
 // ---------------------------------------------------------------- estimators (pure)
 
 export type InfraItem =
