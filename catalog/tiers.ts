@@ -130,7 +130,7 @@ export const tiers: Record<TierName, TierSpec> = {
   "tier-50": {
     name: "tier-50",
     summary: "GKE cluster + a GPU box with two GPUs: Cloud SQL PostgreSQL, Memorystore Redis, sharded MCP gateway",
-    built: false,
+    built: true,
     issue: "tier-50",
     capacity: {
       agents: 50,
@@ -148,7 +148,9 @@ export const tiers: Record<TierName, TierSpec> = {
       redisTier: "basic",
       inference: "llama.cpp",
       inferencePlacement: "gpu-box",
-      gatewayAffinity: "none",
+      // Shards run up to two replicas (and two pods during a rolling update): sessions live in the
+      // Redis registry (ADR 0020), so any replica serves any session.
+      gatewayAffinity: "redis-session",
       litellmBehindLoadBalancer: false,
       learnerPool: false,
     },

@@ -7,6 +7,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { SingleBox } from "./single-box.js";
+import { Tier50 } from "./tier-50.js";
 import { namespace, parseStackConfig, secretConfigKeys, type StackConfig } from "../config/config.js";
 import type { TierName } from "../catalog/tiers.js";
 
@@ -28,8 +29,24 @@ export interface SingleBoxOutputs extends CommonOutputs {
   tunnelId: pulumi.Output<string>;
 }
 
-/** The program's result, one member per built tier (tier-50 and tier-100 join the union). */
-export type BuiltStack = { tier: "single-box"; outputs: SingleBoxOutputs; root: SingleBox };
+export interface Tier50Outputs extends CommonOutputs {
+  clusterName: pulumi.Output<string>;
+  namespace: string;
+  /** Namespaces served by each gateway shard (mcp-gateway-<i>). */
+  gatewayShards: Record<string, string[]>;
+  databaseConnectionName: pulumi.Output<string>;
+  /** Where service images are pushed: <region>-docker.pkg.dev/<project>/<repository>. */
+  imagePrefix: pulumi.Output<string>;
+  inferenceBox: pulumi.Output<string>;
+  /** Upload target of the model weights (gpu-node/README.md). */
+  weightsBucket: pulumi.Output<string>;
+  tunnelId: pulumi.Output<string>;
+}
+
+/** The program's result, one member per built tier (tier-100 joins the union). */
+export type BuiltStack =
+  | { tier: "single-box"; outputs: SingleBoxOutputs; root: SingleBox }
+  | { tier: "tier-50"; outputs: Tier50Outputs; root: Tier50 };
 
 export type StackOutputs = BuiltStack["outputs"];
 
@@ -55,9 +72,32 @@ function buildSingleBox(cfg: StackConfig, configSecrets: Record<string, pulumi.O
   };
 }
 
+function buildTier50(cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>): Extract<BuiltStack, { tier: "tier-50" }> {
+  const t = new Tier50(cfg.stack, { config: cfg, configSecrets });
+  return {
+    tier: "tier-50",
+    root: t,
+    outputs: {
+      tier: cfg.tier.name,
+      publicHostnames: t.publicHostnames,
+      privateHostnames: t.privateHostnames,
+      secretIds: Object.values(t.secrets.secretIds),
+      clusterName: t.cluster.cluster.name,
+      namespace: t.namespace,
+      gatewayShards: Object.fromEntries(t.gatewayShards.map((s) => [s.name, s.namespaces])),
+      databaseConnectionName: t.postgres.connectionName,
+      imagePrefix: t.images.imagePrefix,
+      inferenceBox: t.inference.instance.name,
+      weightsBucket: t.inference.bucketName,
+      tunnelId: t.tunnelId,
+    },
+  };
+}
+
 /** One builder per built tier. */
 export const tierBuilders: { [T in TierName]?: TierBuilder<T> } = {
   "single-box": buildSingleBox,
+  "tier-50": buildTier50,
 };
 
 /** Reads and checks the current stack's config (throws ConfigError). */
