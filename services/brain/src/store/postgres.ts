@@ -2,16 +2,48 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { migratePostgres, openPgPool, parseDatabaseUrl } from "@tierstack/common";
 import { postgresMigrations } from "./schema.js";
-import { inboundFromRow, learnerFromRow, outboundFromRow, PENDING_SQL, usageFromRow, type Row } from "./rows.js";
+import { deadLetterFromRow, deadLetterKey, decodeValue, encodeParams, inboundFromRow, learnerFromRow, outboundFromRow, PENDING_SQL, usageFromRow, type Row } from "./rows.js";
 import {
   clip, statusRank,
-  type BrainStore, type Claim, type DeadLetter, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
+  type BrainStore, type Claim, type DeadLetter, type DeadLetterInput, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
   type OutboundRow, type PlanChangeInput, type PlanChangeOutcome, type Release, type ReplyRecord, type StatusInput, type StatusRow,
   type UsageRow, type UsageTotals, type Work,
 } from "./types.js";
 
 /** The claim looks at this many of the oldest pending messages first (see claimWork). */
 const CLAIM_WINDOW = 512;
+
+/** All the store can do with a pool or a client: queries that bind and read through the text codec (rows.ts). */
+interface Queryable {
+  query(q: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult>;
+}
+interface CodecPool extends Queryable {
+  connect(): Promise<Queryable & { release(): void }>;
+  end(): Promise<void>;
+}
+
+function coded(target: pg.Pool | pg.PoolClient): Queryable {
+  return {
+    query: async (q, values) => {
+      const config: pg.QueryConfig = typeof q === "string" ? { text: q, values: values ?? [] } : q;
+      const r = await target.query({ ...config, values: encodeParams(config.values ?? []) });
+      r.rows = r.rows.map((row: Row) => decodeValue(row));
+      return r;
+    },
+  };
+}
+
+/** A pool the store cannot query around the codec: no statement can skip it. */
+function codecPool(pool: pg.Pool): CodecPool {
+  return {
+    ...coded(pool),
+    connect: async () => {
+      const c = await pool.connect();
+      return { ...coded(c), release: () => c.release() };
+    },
+    end: () => pool.end(),
+  };
+}
 
 /**
  * PostgreSQL (tier-50 and up): several brain replicas share it. Per-learner order across
@@ -20,25 +52,27 @@ const CLAIM_WINDOW = 512;
 export class PgBrainStore implements BrainStore {
   readonly kind = "postgres" as const;
   /** Workers, admin reads. */
-  private readonly pool: pg.Pool;
+  private readonly pool: CodecPool;
   /**
    * Webhook ingest, sign-up and Stripe writes get their own connections: with every worker
    * connection busy, an acknowledgement would otherwise queue behind reply work (measured: closed-
    * loop acks fell from 733/s to 56/s with 64 workers sharing one pool).
    */
-  private readonly ingest: pg.Pool;
-  private readonly schema: string | undefined;
+  private readonly ingest: CodecPool;
+  private readonly migrateDb: () => Promise<unknown>;
 
   constructor(url: string, opts: { max?: number; ingestMax?: number } = {}) {
     const target = parseDatabaseUrl(url);
     if (target.kind !== "postgres") throw new Error("PgBrainStore needs a postgres:// URL");
-    this.schema = target.schema;
-    this.pool = openPgPool(target, { max: opts.max ?? 16 });
-    this.ingest = openPgPool(target, { max: opts.ingestMax ?? 6 });
-    for (const p of [this.pool, this.ingest]) p.on("error", () => undefined); // idle client errors surface on the next query
+    const pool = openPgPool(target, { max: opts.max ?? 16 });
+    const ingest = openPgPool(target, { max: opts.ingestMax ?? 6 });
+    for (const p of [pool, ingest]) p.on("error", () => undefined); // idle client errors surface on the next query
+    this.pool = codecPool(pool);
+    this.ingest = codecPool(ingest);
+    this.migrateDb = () => migratePostgres(pool, "brain", target.schema, postgresMigrations);
   }
 
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
     const c = await this.ingest.connect();
     try {
       await c.query("BEGIN");
@@ -72,12 +106,12 @@ export class PgBrainStore implements BrainStore {
   private async one(sql: string, params: unknown[]): Promise<Row | undefined> {
     return (await this.run(sql, params)).rows[0] as Row | undefined;
   }
-  private async oneOn(pool: pg.Pool, sql: string, params: unknown[]): Promise<Row | undefined> {
+  private async oneOn(pool: Queryable, sql: string, params: unknown[]): Promise<Row | undefined> {
     return (await pool.query(this.stmt(sql, params))).rows[0] as Row | undefined;
   }
 
   async migrate(): Promise<void> {
-    await migratePostgres(this.pool, "brain", this.schema, postgresMigrations);
+    await this.migrateDb();
   }
   async ping(): Promise<void> {
     await this.pool.query("SELECT 1");
@@ -118,7 +152,7 @@ export class PgBrainStore implements BrainStore {
     });
   }
 
-  async storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: { source: string; reason: string; payload: string }[], now: number): Promise<number> {
+  async storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: DeadLetterInput[], now: number): Promise<number> {
     if (messages.length === 0 && statuses.length === 0 && deadLetters.length === 0) return 0;
     // A handful of array statements per batch, whatever its size. Learners are upserted once per
     // phone, in phone order, so concurrent batches lock rows in the same order (no deadlocks).
@@ -136,13 +170,21 @@ export class PgBrainStore implements BrainStore {
       const cq = (sql: string, params: unknown[]) => c.query(this.stmt(sql, params));
       let added = 0;
       if (phones.length) {
-        const r = await cq(
+        // Lock order: the inbox row first, then the learner row, as in the workers' final write
+        // (finishReply). Upserting the learner first deadlocked a redelivered message against its
+        // own reply's final write: this transaction held the learner row and waited on the inbox
+        // row's unique key, the worker held the inbox row and waited on the learner row
+        // (test/inbound.test.ts found it). So: create missing learners (ON CONFLICT DO NOTHING
+        // locks no existing row), read every id (a new statement sees learners another webhook
+        // just created), insert the inbox rows, and only then move the window on the learner rows.
+        const learnerParams = [phones, phones.map((p) => latest.get(p)), now];
+        await cq(
           `INSERT INTO learners (id, phone, consent_at, consent_source, last_inbound_at, created_at)
            SELECT gen_random_uuid()::text, p, $3, 'inbound', t, $3 FROM unnest($1::text[], $2::bigint[]) AS u(p, t)
-           ON CONFLICT (phone) DO UPDATE SET last_inbound_at = GREATEST(COALESCE(learners.last_inbound_at, 0), excluded.last_inbound_at)
-           RETURNING id, phone`,
-          [phones, phones.map((p) => latest.get(p)), now],
+           ON CONFLICT (phone) DO NOTHING`,
+          learnerParams,
         );
+        const r = await cq("SELECT id, phone FROM learners WHERE phone = ANY($1::text[])", [phones]);
         const ids = new Map((r.rows as { id: string; phone: string }[]).map((x) => [x.phone, x.id]));
         // Payload order is the learner's order: the serial ids follow the array order.
         const ins = await cq(
@@ -153,6 +195,12 @@ export class PgBrainStore implements BrainStore {
           [messages.map((m) => m.waId), messages.map((m) => ids.get(m.phone)), messages.map((m) => m.type), messages.map((m) => m.body), messages.map((m) => m.sentAt), now],
         );
         added = ins.rowCount ?? 0;
+        await cq(
+          `INSERT INTO learners (id, phone, consent_at, consent_source, last_inbound_at, created_at)
+           SELECT gen_random_uuid()::text, p, $3, 'inbound', t, $3 FROM unnest($1::text[], $2::bigint[]) AS u(p, t)
+           ON CONFLICT (phone) DO UPDATE SET last_inbound_at = GREATEST(COALESCE(learners.last_inbound_at, 0), excluded.last_inbound_at)`,
+          learnerParams,
+        );
       }
       if (sts.length) {
         await cq(
@@ -169,8 +217,10 @@ export class PgBrainStore implements BrainStore {
       }
       if (deadLetters.length) {
         await cq(
-          "INSERT INTO dead_letters (source, reason, payload, at) SELECT s, r, p, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(s, r, p)",
-          [deadLetters.map((d) => d.source), deadLetters.map((d) => d.reason), deadLetters.map((d) => clip(d.payload)), now],
+          `INSERT INTO dead_letters (source, reason, payload, at, dedupe_key)
+           SELECT s, r, p, $4, k FROM unnest($1::text[], $2::text[], $3::text[], $5::text[]) AS u(s, r, p, k)
+           ON CONFLICT (dedupe_key) DO NOTHING`,
+          [deadLetters.map((d) => d.source), deadLetters.map((d) => d.reason), deadLetters.map((d) => clip(d.payload)), now, deadLetters.map(deadLetterKey)],
         );
       }
       return added;
@@ -288,12 +338,16 @@ export class PgBrainStore implements BrainStore {
     if (!r) return undefined;
     return { messageId: String(r.message_id), recipient: String(r.recipient), status: r.status as StatusRow["status"], at: Number(r.at), error: (r.error as string | null) ?? undefined, updatedAt: Number(r.updated_at) };
   }
-  async addDeadLetter(source: string, reason: string, payload: string, now: number): Promise<void> {
-    await this.pool.query("INSERT INTO dead_letters (source, reason, payload, at) VALUES ($1, $2, $3, $4)", [source, reason, clip(payload), now]);
+  async addDeadLetter(source: string, reason: string, payload: string, now: number, key?: string): Promise<boolean> {
+    const r = await this.pool.query(
+      "INSERT INTO dead_letters (source, reason, payload, at, dedupe_key) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING",
+      [source, reason, clip(payload), now, deadLetterKey({ source, reason, payload, ...(key !== undefined ? { key } : {}) })],
+    );
+    return r.rowCount === 1;
   }
   async deadLetters(limit: number): Promise<DeadLetter[]> {
     const r = await this.pool.query("SELECT * FROM dead_letters ORDER BY id DESC LIMIT $1", [limit]);
-    return (r.rows as Row[]).map((x) => ({ id: Number(x.id), source: String(x.source), reason: String(x.reason), payload: String(x.payload), at: Number(x.at) }));
+    return (r.rows as Row[]).map(deadLetterFromRow);
   }
 
   async history(learnerId: string, limit: number): Promise<HistoryEntry[]> {

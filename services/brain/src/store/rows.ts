@@ -1,7 +1,109 @@
-/** Row mapping and the pending-messages query shared by the SQLite and PostgreSQL stores. */
-import type { InboundMessage, Learner, OutboundRow, UsageRow } from "./types.js";
+/**
+ * What the SQLite and PostgreSQL stores share besides the schema: the text codec, the dead-letter
+ * key, row mapping and the pending-messages query.
+ */
+import { createHash } from "node:crypto";
+import type { DeadLetter, DeadLetterInput, InboundMessage, Learner, OutboundRow, UsageRow } from "./types.js";
 
 export type Row = Record<string, unknown>;
+
+/*
+ * The text codec: decided once, applied by both stores to every string they bind and every
+ * string they read, so both accept every JavaScript string and return it unchanged.
+ *
+ * Why: PostgreSQL's text (and json/jsonb) refuses U+0000 outright ("invalid byte sequence for
+ * encoding UTF8: 0x00"), and neither store keeps a lone surrogate (an unpaired U+D800–U+DFFF,
+ * which JSON.parse produces from "\ud800"): PostgreSQL stores U+FFFD, SQLite stores the WTF-8
+ * bytes and reads back three U+FFFD. Refusing such text is not an option for webhooks (a
+ * non-2xx makes Meta or Stripe redeliver for days), so it is encoded instead, with U+0010 (DLE,
+ * "data link escape") as the escape character:
+ *
+ *   U+0010                 → U+0010 U+0010
+ *   U+0000                 → U+0010 "0"
+ *   a lone surrogate U+Dxxx → U+0010 "dxxx" (four lowercase hex digits)
+ *
+ * Every other character, including well-formed surrogate pairs, is stored as it is, so ordinary
+ * text is stored unchanged and the encoding is character-local: prefixes ('reply:' || wa_id),
+ * equality, uniqueness and substring searches for digits behave on encoded values as on the
+ * originals. Decoding leaves a U+0010 not followed by one of those forms as it is.
+ */
+const ESC = "\u0010";
+// eslint-disable-next-line no-control-regex -- NUL and DLE are exactly what this matches
+const NEEDS_ENCODING = /[\u0000\u0010]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const ENCODED_SURROGATE = /^d[89a-f][0-9a-f]{2}$/;
+
+export function encodeText(s: string): string {
+  if (!NEEDS_ENCODING.test(s)) return s;
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x10) out += ESC + ESC;
+    else if (c === 0) out += ESC + "0";
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      out += s[i]! + s[i + 1]!;
+      i++;
+    } else if (c >= 0xd800 && c <= 0xdfff) out += ESC + c.toString(16);
+    else out += s[i]!;
+  }
+  return out;
+}
+
+export function decodeText(s: string): string {
+  if (!s.includes(ESC)) return s;
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (ch !== ESC) {
+      out += ch;
+      continue;
+    }
+    const next = s[i + 1];
+    const hex = s.slice(i + 1, i + 5);
+    if (next === ESC) {
+      out += ESC;
+      i++;
+    } else if (next === "0") {
+      out += "\u0000";
+      i++;
+    } else if (ENCODED_SURROGATE.test(hex)) {
+      out += String.fromCharCode(parseInt(hex, 16));
+      i += 4;
+    } else out += ch;
+  }
+  return out;
+}
+
+/** A statement's parameters as the stores bind them: every string, also inside arrays (PostgreSQL's unnest), encoded. */
+export function encodeParams(params: readonly unknown[]): unknown[] {
+  return params.map((p) => (typeof p === "string" ? encodeText(p) : Array.isArray(p) ? p.map((x: unknown) => (typeof x === "string" ? encodeText(x) : x)) : p));
+}
+
+/** A value as a store reads it: every string decoded, also inside arrays and objects (PostgreSQL's json_agg). */
+export function decodeValue<T>(v: T): T {
+  if (typeof v === "string") return decodeText(v) as T;
+  if (Array.isArray(v)) return v.map(decodeValue) as T;
+  if (v !== null && typeof v === "object" && !Buffer.isBuffer(v) && !(v instanceof Date)) {
+    const out: Row = {};
+    for (const [k, x] of Object.entries(v as Row)) out[k] = decodeValue(x);
+    return out as T;
+  }
+  return v;
+}
+
+/** Longest dead-letter key kept as it is; longer keys are hashed (a unique index entry must stay small). */
+const MAX_KEY = 200;
+
+/**
+ * A dead letter's idempotency key: the caller's (e.g. "whatsapp:<message id>"), else a hash of
+ * what it holds, so a redelivered payload never adds a second row.
+ */
+export function deadLetterKey(d: DeadLetterInput): string {
+  // Hashed encoded: UTF-8 alone would map every lone surrogate to U+FFFD and merge distinct keys.
+  const hash = (s: string) => `sha256:${createHash("sha256").update(encodeText(s)).digest("hex")}`;
+  if (d.key !== undefined) return d.key.length <= MAX_KEY ? d.key : hash(d.key);
+  // JSON of the three: unambiguous where they meet, and it writes lone surrogates as \udxxx.
+  return hash(JSON.stringify([d.source, d.reason, d.payload]));
+}
 
 export function learnerFromRow(r: Row): Learner {
   const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -54,5 +156,12 @@ export function usageFromRow(r: Row): UsageRow {
   return {
     learnerId: String(r.learner_id), day: String(r.day), model: String(r.model), messages: Number(r.messages),
     promptTokens: Number(r.prompt_tokens), completionTokens: Number(r.completion_tokens), costUsd: Number(r.cost_usd),
+  };
+}
+
+export function deadLetterFromRow(r: Row): DeadLetter {
+  return {
+    id: Number(r.id), source: String(r.source), reason: String(r.reason), payload: String(r.payload), at: Number(r.at),
+    key: r.dedupe_key === null || r.dedupe_key === undefined ? null : String(r.dedupe_key),
   };
 }

@@ -3,7 +3,11 @@ import type { Migration } from "@tierstack/common";
 /**
  * One schema, two dialects. Kept side by side so a change to one is a visible change to the
  * other; times are epoch milliseconds (bigint on PostgreSQL), ids of inbound/outbound rows are
- * monotonic so "oldest first" is "smallest id first".
+ * monotonic so "oldest first" is "smallest id first". Every text column holds text through the
+ * stores' codec (rows.ts encodeText/decodeText): NUL and lone surrogates round trip on both.
+ *
+ * Migrations only ever add (tables, columns, indexes): an older replica keeps working against a
+ * newer schema during a rolling deploy, and nothing is dropped or renamed.
  */
 const tables = (d: { pk: string; big: string; real: string; bool: string; f: string }) => `
 CREATE TABLE learners (
@@ -91,10 +95,23 @@ CREATE TABLE stripe_events (
 );
 `;
 
+/**
+ * Version 2: dead letters are idempotent. A redelivered webhook (Meta and Stripe redeliver) used
+ * to add a row per delivery; now each row has a key (rows.ts deadLetterKey: the WhatsApp message
+ * id when there is one, else a hash of the payload) and a second row with the same key is not
+ * inserted. Rows from before keep a NULL key (NULLs never collide in a unique index, on both).
+ */
+const deadLetterKeys = `
+ALTER TABLE dead_letters ADD COLUMN dedupe_key text;
+CREATE UNIQUE INDEX dead_letters_dedupe_key ON dead_letters (dedupe_key);
+`;
+
 export const sqliteMigrations: Migration[] = [
   { version: 1, name: "brain initial", sql: tables({ pk: "INTEGER PRIMARY KEY AUTOINCREMENT", big: "integer", real: "real", bool: "integer", f: "0" }) },
+  { version: 2, name: "dead letters keyed", sql: deadLetterKeys },
 ];
 
 export const postgresMigrations: Migration[] = [
   { version: 1, name: "brain initial", sql: tables({ pk: "bigserial PRIMARY KEY", big: "bigint", real: "double precision", bool: "boolean", f: "false" }) },
+  { version: 2, name: "dead letters keyed", sql: deadLetterKeys },
 ];

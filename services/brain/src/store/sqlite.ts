@@ -3,15 +3,33 @@ import type Database from "better-sqlite3";
 import { open, type FileHandle } from "node:fs/promises";
 import { migrateSqlite, openSqlite } from "@tierstack/common";
 import { sqliteMigrations } from "./schema.js";
-import { inboundFromRow, learnerFromRow, outboundFromRow, PENDING_SQL, usageFromRow, type Row } from "./rows.js";
+import { deadLetterFromRow, deadLetterKey, decodeValue, encodeParams, inboundFromRow, learnerFromRow, outboundFromRow, PENDING_SQL, usageFromRow, type Row } from "./rows.js";
 import {
   clip, statusRank,
-  type BrainStore, type Claim, type DeadLetter, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
+  type BrainStore, type Claim, type DeadLetter, type DeadLetterInput, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
   type OutboundRow, type PlanChangeInput, type PlanChangeOutcome, type Release, type ReplyRecord, type StatusInput, type StatusRow,
   type UsageRow, type UsageTotals, type Work,
 } from "./types.js";
 
 const PENDING_SQLITE = PENDING_SQL.replace(/\$(\d)/g, "?");
+
+/**
+ * A prepared statement that binds through the text codec (rows.ts): parameters encoded, rows
+ * decoded. The store reaches SQL only through these, so no statement can skip the codec.
+ */
+class Stmt {
+  constructor(private readonly s: Database.Statement) {}
+  run(...params: unknown[]): Database.RunResult {
+    return this.s.run(...encodeParams(params));
+  }
+  get(...params: unknown[]): unknown {
+    const r: unknown = this.s.get(...encodeParams(params));
+    return r === undefined ? undefined : decodeValue(r);
+  }
+  all(...params: unknown[]): unknown[] {
+    return this.s.all(...encodeParams(params)).map((r) => decodeValue(r));
+  }
+}
 
 /**
  * SQLite (WAL): the single box. One process owns the file, so a lease is only ever contended
@@ -28,8 +46,11 @@ const PENDING_SQLITE = PENDING_SQL.replace(/\$(\d)/g, "?");
  */
 export class SqliteBrainStore implements BrainStore {
   readonly kind = "sqlite" as const;
-  private readonly db: Database.Database;
-  private readonly stmts = new Map<string, Database.Statement>();
+  /** Transactions only: statements are prepared through `q` (the codec), never on the connection. */
+  private readonly db: Pick<Database.Database, "transaction" | "close" | "open">;
+  private readonly prepare: (sql: string) => Stmt;
+  private readonly migrateDb: () => void;
+  private readonly stmts = new Map<string, Stmt>();
   private readonly walPath: string | undefined;
   private wal: Promise<FileHandle> | undefined;
   private committed = 0;
@@ -37,14 +58,17 @@ export class SqliteBrainStore implements BrainStore {
   private syncing: Promise<void> | undefined;
 
   constructor(path: string) {
-    this.db = openSqlite(path, { synchronous: "NORMAL" });
+    const db = openSqlite(path, { synchronous: "NORMAL" });
+    this.db = db;
+    this.prepare = (sql) => new Stmt(db.prepare(sql));
+    this.migrateDb = () => migrateSqlite(db, "brain", sqliteMigrations);
     this.walPath = path === ":memory:" || path === "" ? undefined : `${path}-wal`;
   }
 
-  private q(sql: string): Database.Statement {
+  private q(sql: string): Stmt {
     let s = this.stmts.get(sql);
     if (!s) {
-      s = this.db.prepare(sql);
+      s = this.prepare(sql);
       this.stmts.set(sql, s);
     }
     return s;
@@ -81,7 +105,7 @@ export class SqliteBrainStore implements BrainStore {
   }
 
   async migrate(): Promise<void> {
-    migrateSqlite(this.db, "brain", sqliteMigrations);
+    this.migrateDb();
   }
   async ping(): Promise<void> {
     this.q("SELECT 1").get();
@@ -116,7 +140,7 @@ export class SqliteBrainStore implements BrainStore {
     const tx = this.db.transaction(() => {
       const l = this.q("SELECT phone FROM learners WHERE id = ?").get(learnerId) as { phone: string } | undefined;
       if (!l) return false;
-      for (const t of ["inbox", "history", "llm_usage", "outbound"]) this.db.prepare(`DELETE FROM ${t} WHERE learner_id = ?`).run(learnerId);
+      for (const t of ["inbox", "history", "llm_usage", "outbound"]) this.q(`DELETE FROM ${t} WHERE learner_id = ?`).run(learnerId);
       this.q("DELETE FROM statuses WHERE recipient = ?").run(l.phone);
       this.q("DELETE FROM dead_letters WHERE instr(payload, ?) > 0").run(l.phone);
       this.q("DELETE FROM learners WHERE id = ?").run(learnerId);
@@ -125,7 +149,7 @@ export class SqliteBrainStore implements BrainStore {
     return tx.immediate();
   }
 
-  async storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: { source: string; reason: string; payload: string }[], now: number): Promise<number> {
+  async storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: DeadLetterInput[], now: number): Promise<number> {
     return this.durable(() => {
       let added = 0;
       for (const m of messages) {
@@ -139,7 +163,7 @@ export class SqliteBrainStore implements BrainStore {
         ).run(m.waId, l.id, m.type, m.body, m.sentAt, now).changes;
       }
       for (const s of statuses) this.upsertStatus(s, now);
-      for (const d of deadLetters) this.q("INSERT INTO dead_letters (source, reason, payload, at) VALUES (?, ?, ?, ?)").run(d.source, d.reason, clip(d.payload), now);
+      for (const d of deadLetters) this.insertDeadLetter(d, now);
       return added;
     });
   }
@@ -207,13 +231,15 @@ export class SqliteBrainStore implements BrainStore {
     if (!r) return undefined;
     return { messageId: String(r.message_id), recipient: String(r.recipient), status: r.status as StatusRow["status"], at: Number(r.at), error: (r.error as string | null) ?? undefined, updatedAt: Number(r.updated_at) };
   }
-  async addDeadLetter(source: string, reason: string, payload: string, now: number): Promise<void> {
-    this.q("INSERT INTO dead_letters (source, reason, payload, at) VALUES (?, ?, ?, ?)").run(source, reason, clip(payload), now);
+  private insertDeadLetter(d: DeadLetterInput, now: number): boolean {
+    return this.q("INSERT INTO dead_letters (source, reason, payload, at, dedupe_key) VALUES (?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING")
+      .run(d.source, d.reason, clip(d.payload), now, deadLetterKey(d)).changes === 1;
+  }
+  async addDeadLetter(source: string, reason: string, payload: string, now: number, key?: string): Promise<boolean> {
+    return this.insertDeadLetter({ source, reason, payload, ...(key !== undefined ? { key } : {}) }, now);
   }
   async deadLetters(limit: number): Promise<DeadLetter[]> {
-    return (this.q("SELECT * FROM dead_letters ORDER BY id DESC LIMIT ?").all(limit) as Row[]).map((r) => ({
-      id: Number(r.id), source: String(r.source), reason: String(r.reason), payload: String(r.payload), at: Number(r.at),
-    }));
+    return (this.q("SELECT * FROM dead_letters ORDER BY id DESC LIMIT ?").all(limit) as Row[]).map(deadLetterFromRow);
   }
 
   async history(learnerId: string, limit: number): Promise<HistoryEntry[]> {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { available, freshSchema, PG_URL } from "@tierstack/common/testing";
 import { PgBrainStore } from "./postgres.js";
@@ -329,6 +330,72 @@ describe.each(targets)("BrainStore contract: $name", (target) => {
     expect(await store.markStripeEvent("evt_5", T0)).toBe(true);
     expect(await store.markStripeEvent("evt_5", T0)).toBe(false);
     expect(await store.applyPlanChange({ eventId: "evt_5", learnerId: l.id, plan: "dedicated" }, T0)).toBe("duplicate");
+  });
+
+  it("keeps a dead letter once per key: redeliveries, a batch holding it twice, keyless payloads by their hash", async () => {
+    const d = { source: "whatsapp", reason: "unknown message type: poll", payload: '{"id":"wamid.k1"}', key: "whatsapp:wamid.k1" };
+    await store.storeInbound([], [], [d, d], T0);
+    await store.storeInbound([], [], [d], T0 + 1);
+    expect(await store.addDeadLetter(d.source, d.reason, d.payload, T0 + 2, d.key)).toBe(false);
+    const keyed = (await store.deadLetters(1000)).filter((x) => x.key === d.key);
+    expect(keyed).toHaveLength(1);
+    expect(keyed[0]!.at).toBe(T0);
+    // Without a key, source + reason + payload is the key: the same payload is one row, another payload another.
+    const bad = { source: "whatsapp", reason: "invalid JSON", payload: "{x-contract" };
+    await store.storeInbound([], [], [bad, bad], T0);
+    expect(await store.addDeadLetter(bad.source, bad.reason, bad.payload, T0)).toBe(false);
+    expect(await store.addDeadLetter(bad.source, bad.reason, "{y-contract", T0)).toBe(true);
+    expect((await store.deadLetters(1000)).filter((x) => x.payload === bad.payload)).toHaveLength(1);
+    // Lone surrogates do not collide in the hash (UTF-8 would turn both into U+FFFD).
+    expect(await store.addDeadLetter("whatsapp", "lone", "\ud800", T0)).toBe(true);
+    expect(await store.addDeadLetter("whatsapp", "lone", "\udc00", T0)).toBe(true);
+    expect(await store.addDeadLetter("whatsapp", "lone", "\ufffd", T0)).toBe(true);
+    // A key too long for an index entry is hashed, still one row per key.
+    const long = `whatsapp:${"k".repeat(10_000)}`;
+    expect(await store.addDeadLetter("whatsapp", "long id", "{}", T0, long)).toBe(true);
+    expect(await store.addDeadLetter("whatsapp", "long id", "{}", T0, long)).toBe(false);
+    expect(await store.addDeadLetter("whatsapp", "long id", "{}", T0, `${long}!`)).toBe(true);
+  });
+
+  it("returns every text exactly as given: NUL, lone surrogates and the codec's escape character, in every text column", async () => {
+    const texts = ["a\u0000b", "\u0000", "x\ud800y", "\udc00", "\ud83d", "\udc00\ud800", "\u{1F600}", "\u0010", "\u00100", "\u0010d800", "\u0010\u0010", "\u0010x", "\uffff\ufffe", "\u{10FFFF}", "plain"];
+    let n = 0;
+    const roundTrip = async (text: string) => {
+      n++;
+      const phone = `4477009020${String(n % 100).padStart(2, "0")}`;
+      const waId = `wamid.rt${n}${text}`;
+      expect(await store.storeInbound([{ waId, phone, type: `type${text}`, body: text, sentAt: T0 }], [{ messageId: `out${n}${text}`, recipient: phone, status: "failed", at: T0, error: text }], [], T0)).toBe(1);
+      const l = (await store.learnerByPhone(phone))!;
+      const [p] = await store.pendingFor(l.id, 1);
+      expect({ waId: p!.waId, type: p!.type, body: p!.body }).toEqual({ waId, type: `type${text}`, body: text });
+      expect((await store.status(`out${n}${text}`))!.error).toBe(text);
+      const key = `reply:${waId}`;
+      await store.recordReply({
+        learnerId: l.id, history: { user: text, assistant: `${text}!`, at: T0 }, outbound: { key, payload: text, at: T0 },
+        usage: { learnerId: l.id, day: "2026-11-22", model: `m${text}`, messages: 1, promptTokens: 1, completionTokens: 1, costUsd: 0 },
+      });
+      // The reply recorded for the message is found through 'reply:' || wa_id (both encoded).
+      expect((await store.pendingFor(l.id, 1))[0]!.outbound!.payload).toBe(text);
+      expect((await store.outboundByKey(key))!.payload).toBe(text);
+      expect((await store.history(l.id, 2)).map((h) => h.content)).toEqual([text, `${text}!`]);
+      expect((await store.usage(l.id)).map((u) => u.model)).toContain(`m${text}`);
+      const [w] = await store.claimWork(`owner${text}`, T0, 60_000, { learners: 1, batch: 5, historyRows: 10, day: "2026-11-22" });
+      expect(w!.learner.id).toBe(l.id);
+      expect(w!.pending.map((x) => x.body)).toEqual([text]);
+      expect(w!.context.history.map((h) => h.content)).toEqual([text, `${text}!`]);
+      await store.finishReply(w!.pending[0]!.outbound!.id, { state: "failed", error: text }, w!.pending[0]!.id, T0, { learnerId: l.id, owner: w!.owner });
+      expect((await store.sendFailures(1))[0]!.error).toBe(text);
+      expect(await store.addDeadLetter(`src${text}`, `reason${text}`, text, T0, `key${n}${text}`)).toBe(true);
+      const [dl] = await store.deadLetters(1);
+      expect({ source: dl!.source, reason: dl!.reason, payload: dl!.payload, key: dl!.key }).toEqual({ source: `src${text}`, reason: `reason${text}`, payload: text, key: `key${n}${text}` });
+      expect(await store.markStripeEvent(`evt${n}${text}`, T0)).toBe(true);
+      expect(await store.markStripeEvent(`evt${n}${text}`, T0)).toBe(false);
+      expect(await store.learnerById(text)).toBeUndefined();
+      expect(await store.learnerByPhone(text)).toBeUndefined();
+    };
+    for (const t of texts) await roundTrip(t);
+    // And any string at all: every UTF-16 code unit, lone surrogates included.
+    await fc.assert(fc.asyncProperty(fc.string({ unit: "binary", maxLength: 24 }), roundTrip), { numRuns: 40 });
   });
 
   // Only PostgreSQL is shared by several processes (SQLite has one owner), so only it is tested here.

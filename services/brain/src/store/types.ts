@@ -60,12 +60,26 @@ export interface StatusRow extends StatusInput {
   updatedAt: number;
 }
 
+export interface DeadLetterInput {
+  source: string;
+  reason: string;
+  payload: string;
+  /**
+   * Idempotency key: a second dead letter with the same key is not stored ("whatsapp:<message
+   * id>", "worker:<message id>", "stripe:<event id>"). Without one, the key is a hash of source,
+   * reason and payload (rows.ts deadLetterKey), so a redelivered payload is kept once either way.
+   */
+  key?: string;
+}
+
 export interface DeadLetter {
   id: number;
   source: string;
   reason: string;
   payload: string;
   at: number;
+  /** The idempotency key; null on rows stored before keys existed (schema version 2). */
+  key: string | null;
 }
 
 export interface HistoryEntry {
@@ -170,8 +184,11 @@ export interface BrainStore {
   deleteLearner(learnerId: string): Promise<boolean>;
 
   // inbox
-  /** Store inbound messages (deduped on waId), creating learners on first contact and moving the window. Returns how many were new. */
-  storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: { source: string; reason: string; payload: string }[], now: number): Promise<number>;
+  /**
+   * Store inbound messages (deduped on waId), statuses and dead letters (deduped on their key),
+   * creating learners on first contact and moving the window. Returns how many messages were new.
+   */
+  storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: DeadLetterInput[], now: number): Promise<number>;
   /** Lease one learner that has pending inbound messages and no live lease (SKIP LOCKED on PostgreSQL). */
   claimLearner(owner: string, now: number, leaseMs: number): Promise<Claim | undefined>;
   /**
@@ -194,7 +211,8 @@ export interface BrainStore {
 
   // statuses & dead letters
   status(messageId: string): Promise<StatusRow | undefined>;
-  addDeadLetter(source: string, reason: string, payload: string, now: number): Promise<void>;
+  /** Keep a dead letter once per key (see DeadLetterInput.key); false when its key was already stored. */
+  addDeadLetter(source: string, reason: string, payload: string, now: number, key?: string): Promise<boolean>;
   deadLetters(limit: number): Promise<DeadLetter[]>;
 
   // history & usage
