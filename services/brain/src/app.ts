@@ -2,18 +2,18 @@
  * The brain's HTTP surface and its workers: WhatsApp and Stripe webhooks (raw bodies, verified
  * before anything is parsed), sign-up, admin, health/readiness/metrics from the common kit.
  */
-import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyRequest } from "fastify";
 import type Stripe from "stripe";
 import { Counter, Gauge, Histogram } from "prom-client";
-import { createServiceApp, GroupCommit, pingReadiness, HttpError, redactPhone, type ServiceApp } from "@tierstack/common";
+import { createServiceApp, GroupCommit, pingReadiness, type ServiceApp } from "@tierstack/common";
+import { adminRoutes } from "./admin.js";
 import type { BrainConfig } from "./config.js";
+import { oneHeader, safeEqual } from "./input.js";
 import type { LlmClient } from "./llm.js";
 import { sharedPlacement, type Placement } from "./placement.js";
-import { planChangeFor, verifyStripeEvent } from "./stripe.js";
+import { signupRoutes } from "./signup.js";
+import { stripeWebhook } from "./stripe-webhook.js";
 import type { BrainStore } from "./store/index.js";
-import { signupPage } from "./signup-page.js";
-import { templates, type OutboundPayload } from "./templates.js";
 import { parseWhatsAppWebhook, validSignature, type ParsedWebhook } from "./webhook.js";
 import { InboxWorkers } from "./worker.js";
 import type { WhatsAppSender } from "./whatsapp.js";
@@ -84,6 +84,10 @@ export function buildApp(config: BrainConfig, deps: BrainDeps): Brain {
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+    // The raw body is read whatever the content type; an empty Content-Type would otherwise be a 415.
+    scope.addHook("onRequest", async (req) => {
+      if (req.headers["content-type"] === "") delete req.headers["content-type"];
+    });
     const rawOf = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
     scope.get("/webhooks/whatsapp", async (req, reply) => {
@@ -111,59 +115,24 @@ export function buildApp(config: BrainConfig, deps: BrainDeps): Brain {
       m.inbound.inc({ result: "message" }, parsed.messages.length);
       m.inbound.inc({ result: "status" }, parsed.statuses.length);
       m.inbound.inc({ result: "dead_letter" }, parsed.deadLetters.length);
+      m.inbound.inc({ result: "ignored" }, parsed.ignored);
       if (parsed.messages.length) workers.wake(parsed.messages.length);
       return reply.code(200).send({ ok: true });
     });
 
+    const stripeHook = stripeWebhook({
+      stripe: deps.stripe, secret: config.stripe.webhookSecret, store, now, rejected: () => m.webhookRejected.inc({ source: "stripe" }),
+    });
     scope.post("/webhooks/stripe", async (req, reply) => {
-      let event: Stripe.Event;
-      try {
-        event = verifyStripeEvent(deps.stripe, rawOf(req), header(req, "stripe-signature"), config.stripe.webhookSecret);
-      } catch (err) {
-        m.webhookRejected.inc({ source: "stripe" });
-        return reply.code(400).send({ error: "bad_request", message: (err as Error).message });
-      }
-      const change = planChangeFor(event);
-      if (!change) {
-        await store.markStripeEvent(event.id, now());
-        return { received: true, applied: false };
-      }
-      const outcome = await store.applyPlanChange(change, now());
-      if (outcome === "no_learner") {
-        await store.addDeadLetter("stripe", `plan change for an unknown learner (${change.reason})`, JSON.stringify(change), now());
-      }
-      req.log.info({ event: event.id, type: event.type, plan: change.plan, outcome }, "stripe event");
-      return { received: true, applied: outcome === "applied", outcome };
+      const answer = await stripeHook(rawOf(req), header(req, "stripe-signature"), req.log);
+      return reply.code(answer.status).send(answer.body);
     });
   });
 
-  // Sign-up: a page, and the endpoint it posts to (JSON or a classic form post).
-  void app.register(async (scope) => {
-    scope.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(String(body))));
-    });
-    scope.get("/signup", async (_req, reply) => reply.type("text/html; charset=utf-8").send(signupPage()));
-    scope.post("/signup", async (req, reply) => {
-      const body = (req.body ?? {}) as Record<string, unknown>;
-      const phone = normalizePhone(body.phone);
-      if (!phone) throw new HttpError(400, "phone: expected a WhatsApp number in international format, e.g. +44 7700 900123");
-      const consent = body.consent === true || body.consent === "on" || body.consent === "true" || body.consent === "yes";
-      if (!consent) throw new HttpError(400, "consent: tick the box to agree to receive WhatsApp messages");
-      const t = now();
-      const learner = await store.signUp(phone, t);
-      const msg = { kind: "template" as const, to: phone, template: templates.onboarding, language: config.whatsapp.templateLanguage };
-      const payload: OutboundPayload = { msg, outsideWindow: msg };
-      const out = await store.recordReply({ learnerId: learner.id, outbound: { key: `signup:${learner.id}:${randomUUID()}`, payload: JSON.stringify(payload), at: t } });
-      await workers.deliver(out, learner);
-      const sent = (await store.outboundByKey(out.key))?.state === "sent";
-      req.log.info({ learner: redactPhone(phone), sent }, "sign-up");
-      const html = (req.headers.accept ?? "").includes("text/html") && !(req.headers["content-type"] ?? "").includes("json");
-      if (html) return reply.type("text/html; charset=utf-8").code(202).send(signupPage(sent ? "Check WhatsApp: we sent you a message. Reply to it to start learning." : "We could not reach WhatsApp just now; please try again in a minute."));
-      return reply.code(202).send({ learnerId: learner.id, optInSent: sent });
-    });
-  });
-
-  void app.register(async (scope) => adminRoutes(scope, config, store, now));
+  // Sign-up: a page, and the endpoint it posts to (JSON or a classic form post). Admin. Each route
+  // module owns its input contract (input.ts).
+  void app.register(async (scope) => signupRoutes(scope, { store, workers, templateLanguage: config.whatsapp.templateLanguage, now }));
+  void app.register(async (scope) => adminRoutes(scope, { adminToken: config.adminToken, store, now }));
 
   let closed = false;
   return {
@@ -178,64 +147,12 @@ export function buildApp(config: BrainConfig, deps: BrainDeps): Brain {
   } satisfies Brain;
 }
 
+/** A signature header: given more than once it counts as missing (input.ts oneHeader). */
 function header(req: FastifyRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
+  return oneHeader(req, name);
 }
 
-/** Constant-time string comparison (hashes first, so lengths do not leak either). */
-export function safeEqual(a: string, b: string): boolean {
-  const ha = createHash("sha256").update(a).digest();
-  const hb = createHash("sha256").update(b).digest();
-  return timingSafeEqual(ha, hb) && a.length === b.length;
-}
-
-/** "+44 7700 900123", "0044…", "447700900123" ⇒ "447700900123"; anything else ⇒ undefined. */
-export function normalizePhone(input: unknown): string | undefined {
-  if (typeof input !== "string" || input.length > 32) return undefined;
-  let s = input.trim().replace(/[\s().-]/g, "");
-  if (s.startsWith("+")) s = s.slice(1);
-  else if (s.startsWith("00")) s = s.slice(2);
-  return /^[1-9]\d{7,14}$/.test(s) ? s : undefined;
-}
-
-function adminRoutes(scope: FastifyInstance, config: BrainConfig, store: BrainStore, now: () => number): void {
-  scope.addHook("onRequest", async (req: FastifyRequest, reply: FastifyReply) => {
-    const auth = header(req, "authorization") ?? "";
-    const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
-    if (!token || !safeEqual(token, config.adminToken)) return reply.code(401).send({ error: "unauthorized", message: "admin token required" });
-  });
-  const limitOf = (q: unknown) => {
-    const n = Number((q as Record<string, unknown>)?.limit ?? 100);
-    return Number.isInteger(n) && n > 0 && n <= 1000 ? n : 100;
-  };
-  const find = async (idOrPhone: string) => (await store.learnerById(idOrPhone)) ?? (normalizePhone(idOrPhone) ? await store.learnerByPhone(normalizePhone(idOrPhone)!) : undefined);
-
-  scope.get("/admin/learners/:idOrPhone", async (req) => {
-    const learner = await find((req.params as { idOrPhone: string }).idOrPhone);
-    if (!learner) throw new HttpError(404, "no such learner");
-    const day = new Date(now()).toISOString().slice(0, 10);
-    return { learner, today: { day, ...(await store.usageTotals(learner.id, day)) } };
-  });
-  scope.get("/admin/learners/:idOrPhone/usage", async (req) => {
-    const learner = await find((req.params as { idOrPhone: string }).idOrPhone);
-    if (!learner) throw new HttpError(404, "no such learner");
-    return { learnerId: learner.id, usage: await store.usage(learner.id) };
-  });
-  scope.get("/admin/learners/:idOrPhone/outbound", async (req) => {
-    const learner = await find((req.params as { idOrPhone: string }).idOrPhone);
-    if (!learner) throw new HttpError(404, "no such learner");
-    return { learnerId: learner.id, outbound: await store.outboundFor(learner.id) };
-  });
-  scope.delete("/admin/learners/:idOrPhone", async (req) => {
-    const learner = await find((req.params as { idOrPhone: string }).idOrPhone);
-    if (!learner || !(await store.deleteLearner(learner.id))) throw new HttpError(404, "no such learner");
-    req.log.info({ learner: redactPhone(learner.phone) }, "learner data deleted");
-    return { deleted: learner.id };
-  });
-  scope.get("/admin/dead-letters", async (req) => ({ deadLetters: await store.deadLetters(limitOf(req.query)) }));
-  scope.get("/admin/send-failures", async (req) => ({ failures: await store.sendFailures(limitOf(req.query)) }));
-}
+export { normalizePhone, safeEqual } from "./input.js";
 
 /**
  * Concurrent webhook requests share one transaction ("group commit", the kit's `GroupCommit`):

@@ -11,6 +11,7 @@ type Overrides = Omit<Partial<DecisionInput>, "learner" | "usage"> & { learner?:
 
 function input(o: Overrides = {}): DecisionInput {
   return {
+    type: o.type ?? "text",
     body: o.body ?? "What is a noun?",
     now: o.now ?? NOW,
     learner: { plan: "free", optedOut: false, lastInboundAt: (o.now ?? NOW) - 60_000, quotaNoticeDay: null, ...o.learner },
@@ -26,6 +27,8 @@ const start: Decision = { kind: "start", body: texts.restarted };
 const optedOut: Decision = { kind: "ignore", reason: "opted-out" };
 const noticeSent: Decision = { kind: "ignore", reason: "quota-notice-sent" };
 const reengage: Decision = { kind: "re-engage", template: templates.reengagement };
+const unreadable: Decision = { kind: "notice", reason: "unreadable", body: texts.unreadable };
+const welcome: Decision = { kind: "notice", reason: "welcome", body: texts.welcome };
 const quota = (day = TODAY): Decision => ({ kind: "quota", day, body: texts.overQuota() });
 const toPlus = (day = TODAY): Decision => ({ kind: "payment-link", day, plan: "plus", priceId: "price_plus" });
 const toDedicated: Decision = { kind: "payment-link", day: TODAY, plan: "dedicated", priceId: "price_dedicated" };
@@ -102,6 +105,21 @@ const rows: Row[] = [
   ["an unknown plan counts as free (model)", { learner: { plan: "__proto__" } }, llm("What is a noun?")],
   // LLM: the trimmed text.
   ["the text is trimmed", { body: "  What is a verb?\n" }, llm("What is a verb?")],
+  // Nothing to read (the webhook stores an empty body: a sticker, a voice note, a photo without a caption…): the notice, no LLM.
+  ["a sticker (empty body)", { type: "sticker", body: "" }, unreadable],
+  ["a voice note (empty body)", { type: "audio", body: "" }, unreadable],
+  ["a body of whitespace only", { body: " \n\t " }, unreadable],
+  ["nothing to read while over quota: the notice, not the quota notice", { type: "image", body: "", usage: { messages: 30 } }, unreadable],
+  ["nothing to read with the quota notice sent today", { type: "image", body: "", usage: { messages: 30 }, learner: { quotaNoticeDay: TODAY } }, unreadable],
+  ["nothing to read while opted out", { type: "sticker", body: "", learner: optedOutLearner }, optedOut],
+  ["nothing to read after the window closed", { type: "sticker", body: "", learner: closed }, reengage],
+  ["an image's caption is read like a text", { type: "image", body: "What does this say?" }, llm("What does this say?")],
+  ["STOP as a caption", { type: "image", body: "STOP" }, stop],
+  ["START as a caption while opted out", { type: "video", body: "start", learner: optedOutLearner }, start],
+  // request_welcome: the learner opened the chat.
+  ["request_welcome", { type: "request_welcome", body: "" }, welcome],
+  ["request_welcome while opted out", { type: "request_welcome", body: "", learner: optedOutLearner }, optedOut],
+  ["request_welcome over quota", { type: "request_welcome", body: "", usage: { messages: 30 } }, welcome],
 ];
 
 describe("decide", () => {
@@ -112,7 +130,7 @@ describe("decide", () => {
   });
 
   it("the table produces every kind of decision", () => {
-    const every = { stop: true, start: true, ignore: true, "re-engage": true, quota: true, "payment-link": true, llm: true } satisfies Record<DecisionKind, true>;
+    const every = { stop: true, start: true, ignore: true, "re-engage": true, notice: true, quota: true, "payment-link": true, llm: true } satisfies Record<DecisionKind, true>;
     expect(new Set(rows.map(([, o]) => decide(input(o)).kind))).toEqual(new Set(Object.keys(every)));
   });
 

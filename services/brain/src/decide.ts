@@ -8,10 +8,13 @@
  *   1. "stop" / "unsubscribe" (trimmed, any case) ⇒ stop: opt out and confirm, whatever the state;
  *   2. opted out: "start" (trimmed, any case) ⇒ start: opt back in and welcome; anything else ⇒ ignore;
  *   3. the 24-hour window has closed (the message waited too long) ⇒ re-engage: the template, no LLM;
- *   4. at or over the plan's messages/day or tokens/day ⇒ one notice per UTC day: payment-link when
+ *   4. request_welcome (the learner opened the chat) ⇒ notice "welcome";
+ *   5. nothing to read (the webhook stores a sticker, a voice note, a photo without a caption… with
+ *      an empty body, webhook.ts MESSAGE_TYPES) ⇒ notice "unreadable": no LLM call, no quota used;
+ *   6. at or over the plan's messages/day or tokens/day ⇒ one notice per UTC day: payment-link when
  *      the next plan up has a price and Stripe is configured, else quota; after the notice ⇒ ignore;
- *   5. otherwise ⇒ llm: the plan's model and fallback, history trimmed to the plan's token budget.
- * ADR 0034.
+ *   7. otherwise ⇒ llm: the plan's model and fallback, history trimmed to the plan's token budget.
+ * ADR 0034; rules 4 and 5 are issue #10's (every inbound message type gets an answer).
  */
 import { trimHistory } from "./history.js";
 import type { ChatMessage } from "./llm.js";
@@ -20,7 +23,9 @@ import type { HistoryEntry, Learner, UsageTotals } from "./store/index.js";
 import { SYSTEM_PROMPT, templates, texts, windowOpen } from "./templates.js";
 
 export interface DecisionInput {
-  /** The inbound message's text as received (the decision trims it). */
+  /** The inbound message's Cloud API type ("text", "image", "request_welcome"…). */
+  type: string;
+  /** The inbound message's text as received (the text, caption or title; empty when there is nothing to read). The decision trims it. */
   body: string;
   learner: Pick<Learner, "plan" | "optedOut" | "lastInboundAt" | "quotaNoticeDay">;
   /** The time the decision is made (epoch ms); its UTC day is the quota day. */
@@ -36,12 +41,15 @@ export interface DecisionInput {
 }
 
 export type IgnoreReason = "opted-out" | "quota-notice-sent";
+export type NoticeReason = "unreadable" | "welcome";
 
 export type Decision =
   /** Opt the learner out and send the confirmation `body`. */
   | { kind: "stop"; body: string }
   /** Opt the learner back in and send the welcome `body`. */
   | { kind: "start"; body: string }
+  /** A fixed text, no LLM call, no quota used: `texts.unreadable` for a message with nothing to read, `texts.welcome` for request_welcome. */
+  | { kind: "notice"; reason: NoticeReason; body: string }
   /** No reply: mark the message done. */
   | { kind: "ignore"; reason: IgnoreReason }
   /** The window closed while the message waited: only the re-engagement template may go out. */
@@ -77,6 +85,8 @@ export function decide(input: DecisionInput): Decision {
   if (STOP.test(text)) return { kind: "stop", body: texts.stopped };
   if (learner.optedOut) return START.test(text) ? { kind: "start", body: texts.restarted } : { kind: "ignore", reason: "opted-out" };
   if (!windowOpen(learner.lastInboundAt, now)) return { kind: "re-engage", template: templates.reengagement };
+  if (input.type === "request_welcome") return { kind: "notice", reason: "welcome", body: texts.welcome };
+  if (text === "") return { kind: "notice", reason: "unreadable", body: texts.unreadable };
   const plan = planFor(learner.plan);
   const day = utcDay(now);
   if (overQuota(plan, input.usage)) {

@@ -89,7 +89,7 @@ export class Replier {
     const [usage, history] = context?.day === day
       ? [context.usage, context.history]
       : await Promise.all([store.usageTotals(learner.id, day), store.history(learner.id, HISTORY_ROWS)]);
-    return { body: m.body, learner, now: t, usage, history, prices: this.ctx.prices, stripe: Boolean(this.ctx.stripe) };
+    return { type: m.type, body: m.body, learner, now: t, usage, history, prices: this.ctx.prices, stripe: Boolean(this.ctx.stripe) };
   }
 
   /** The I/O for each kind of decision. Nothing is written for the reply itself: the caller records it. */
@@ -108,6 +108,8 @@ export class Replier {
       case "start":
         await store.setOptedOut(learner.id, false);
         return { learner: { ...learner, optedOut: false }, record: record(this.text(learner.phone, d.body)) };
+      case "notice":
+        return { learner, record: record(this.text(learner.phone, d.body)) };
       case "ignore":
         return { learner, inbound: "done" };
       case "re-engage": {
@@ -154,7 +156,7 @@ export class Replier {
       const attempts = await store.bumpAttempts(m.id);
       log.warn({ err: err instanceof LlmError ? err.message : err, attempts, learner: redactPhone(learner.phone) }, "LLM failed");
       if (attempts < (this.ctx.maxAttempts ?? 5)) return { retryAt: this.backoff(attempts) };
-      await store.addDeadLetter("worker", `LLM failed ${attempts} times: ${String((err as Error).message ?? err).slice(0, 300)}`, JSON.stringify({ waId: m.waId, learnerId: learner.id }), t);
+      await store.addDeadLetter("worker", `LLM failed ${attempts} times: ${String((err as Error).message ?? err).slice(0, 300)}`, JSON.stringify({ waId: m.waId, learnerId: learner.id }), t, `worker:${m.waId}`);
       return { learner, inbound: "failed" };
     }
   }

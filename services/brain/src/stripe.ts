@@ -9,6 +9,7 @@
  * invoice's subscription details).
  */
 import Stripe from "stripe";
+import { jsonDepthExceeds } from "./input.js";
 import { isPlanId, type PlanId } from "./plans.js";
 
 export class StripeSignatureError extends Error {
@@ -35,6 +36,54 @@ export function verifyStripeEvent(stripe: Stripe, rawBody: Buffer, signature: st
     throw new StripeSignatureError(`invalid Stripe signature: ${(e as Error).message}`);
   }
 }
+
+/**
+ * Verifies the Stripe-Signature header over the raw bytes (HMAC-SHA256, 300 s tolerance) without
+ * parsing them, so the body's nesting is checked before anything walks it; throws
+ * StripeSignatureError on any failure.
+ */
+export function verifyStripeSignature(stripe: Stripe, rawBody: Buffer, signature: string | undefined, secret: string): void {
+  if (!signature) throw new StripeSignatureError("missing Stripe-Signature header");
+  const sig = stripe.webhooks.signature;
+  if (!sig) throw new StripeSignatureError("the stripe client has no signature helper");
+  try {
+    sig.verifyHeader(rawBody, signature, secret, stripe.webhooks.DEFAULT_TOLERANCE);
+  } catch (e) {
+    throw new StripeSignatureError(`invalid Stripe signature: ${(e as Error).message}`);
+  }
+}
+
+/** Stripe's event payloads nest a few levels; deeper is refused before JSON.parse. */
+export const STRIPE_MAX_DEPTH = 64;
+/** Stripe event ids are strings ("evt_…"); longer than this is not a Stripe id. */
+const MAX_EVENT_ID = 255;
+
+/**
+ * A verified body read as an event, or why it cannot be one. Stripe adds fields over time, so
+ * unknown fields are never refused; what the brain needs is checked: a JSON object (nesting at
+ * most STRIPE_MAX_DEPTH) with `id` a string of 1-255 characters, `type` a string and
+ * `data.object` an object. Fields inside data.object are read defensively by planChangeFor.
+ */
+export function readStripeEvent(rawBody: Buffer): { event: Stripe.Event } | { refused: string } {
+  const text = rawBody.toString("utf8");
+  if (jsonDepthExceeds(text, STRIPE_MAX_DEPTH)) return { refused: `event: nested deeper than ${STRIPE_MAX_DEPTH} levels` };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return { refused: "event: not JSON" };
+  }
+  if (!isObj(doc)) return { refused: "event: expected an object" };
+  const id = ownOf(doc, "id");
+  if (typeof id !== "string" || id.length === 0 || id.length > MAX_EVENT_ID) return { refused: `id: expected a string of 1-${MAX_EVENT_ID} characters` };
+  if (typeof ownOf(doc, "type") !== "string") return { refused: "type: expected a string" };
+  const data = ownOf(doc, "data");
+  if (!isObj(data) || !isObj(ownOf(data, "object"))) return { refused: "data.object: expected an object" };
+  return { event: doc as unknown as Stripe.Event };
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const ownOf = (o: Record<string, unknown>, k: string): unknown => (Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined);
 
 export interface PlanChange {
   eventId: string;

@@ -20,6 +20,10 @@ export const SYSTEM_PROMPT =
 export const texts = {
   stopped: "You will not receive more messages from us. Send START at any time to begin again.",
   restarted: "Welcome back! Ask me anything to continue learning.",
+  /** The answer to a message with nothing to read (a voice note, a sticker, a photo without a caption…). */
+  unreadable: "I can only read text and captions for now. Please type your question, or add it as a caption to your photo, video or document.",
+  /** The answer to request_welcome (the learner opened the chat for the first time). */
+  welcome: "Hi! I'm your tutor on WhatsApp. Ask me anything to start learning. Send STOP at any time to stop.",
   overQuota: (link?: string) =>
     link
       ? `You have reached today's limit on your plan. It resets at midnight UTC — or upgrade for more: ${link}`
