@@ -15,7 +15,8 @@ import { parseStackConfig, type StackConfig } from "../config/config.js";
 import { services, serviceNames } from "../catalog/services.js";
 import { plans } from "../services/brain/src/plans.js";
 import { render } from "../gpu-node/server-spec.js";
-import { llamaServerSpec, serviceSecretBindings, singleBoxBoot } from "../stacks/single-box/units.js";
+import { serviceSecretBindings } from "../catalog/service-env.js";
+import { llamaServerSpec, singleBoxBoot } from "../stacks/single-box/units.js";
 
 function config(overrides: Record<string, string> = {}): StackConfig {
   return parseStackConfig(loadStackConfig("single-box", { overrides }).config, "single-box");

@@ -7,13 +7,14 @@
  */
 import { stringify } from "yaml";
 import type { StackConfig } from "../../config/config.js";
-import { secretId, type SecretName } from "../../catalog/secrets.js";
+import { secretId } from "../../catalog/secrets.js";
 import { services, serviceNames, type ServiceName } from "../../catalog/services.js";
 import { brainPlanModels, hostedModels } from "../../catalog/llm-models.js";
 import { tierLitellmConfig, type ServedModel } from "../../gpu-node/litellm.js";
 import { tierInference } from "../../gpu-node/models.js";
 import { modelCacheDir, render } from "../../gpu-node/server-spec.js";
 import type { InferenceServerSpec } from "../../gpu-node/types.js";
+import { plainEnv, secretEnv as catalogSecretEnv, type ServiceWiring } from "../../catalog/service-env.js";
 
 export const dataDeviceName = "tierstack-data";
 export const dataMount = "/mnt/data";
@@ -68,32 +69,15 @@ export const sqlitePaths: Record<"task-queue" | "brain", string> = {
   brain: `${dataMount}/brain/brain.db`,
 };
 
-/** Environment variable → platform secret, per catalogue service (single-box wiring). */
-export const serviceSecretBindings: Record<ServiceName, Record<string, SecretName>> = {
-  "task-queue": { DATABASE_URL: "task-queue-database-url" },
-  "mcp-gateway": { TOKENS_DATABASE_URL: "task-queue-database-url", GATEWAY_UPSTREAM_TOKEN: "gateway-upstream-token" },
-  brain: {
-    DATABASE_URL: "brain-database-url",
-    WHATSAPP_APP_SECRET: "whatsapp-app-secret",
-    WHATSAPP_VERIFY_TOKEN: "whatsapp-verify-token",
-    WHATSAPP_ACCESS_TOKEN: "whatsapp-access-token",
-    LLM_API_KEY: "litellm-master-key",
-    STRIPE_SECRET_KEY: "stripe-secret-key",
-    STRIPE_WEBHOOK_SECRET: "stripe-webhook-secret",
-    BRAIN_ADMIN_TOKEN: "brain-admin-token",
-  },
-};
-
-function servicePlainEnv(name: ServiceName, cfg: StackConfig): Record<string, string> {
-  const spec = services[name];
-  const env: Record<string, string> = { PORT: String(spec.port), HOST: "127.0.0.1", LOG_LEVEL: "info" };
-  if (name === "task-queue") env.NATS_URL = `nats://127.0.0.1:${natsPort}`;
-  if (name === "mcp-gateway") env.GATEWAY_SHARDS = cfg.gatewayShardMap;
-  if (name === "brain") {
-    env.WHATSAPP_PHONE_NUMBER_ID = cfg.whatsappPhoneNumberId;
-    env.LLM_BASE_URL = `http://127.0.0.1:${litellmPort}/v1`;
-  }
-  return env;
+/** Where the box's services find NATS, LiteLLM and the MCP shards (catalog/service-env.ts derives the rest). */
+function boxWiring(cfg: StackConfig): ServiceWiring {
+  return {
+    host: "127.0.0.1",
+    natsUrl: `nats://127.0.0.1:${natsPort}`,
+    llmBaseUrl: `http://127.0.0.1:${litellmPort}/v1`,
+    gatewayShards: cfg.gatewayShardMap,
+    whatsappPhoneNumberId: cfg.whatsappPhoneNumberId,
+  };
 }
 
 const serviceVolumes: Record<ServiceName, string[]> = {
@@ -106,15 +90,14 @@ function serviceUnit(name: ServiceName, cfg: StackConfig): UnitSpec {
   const spec = services[name];
   const image = cfg.images[spec.imageKey];
   if (!image) throw new Error(`no image for ${spec.imageKey}`);
-  const secretEnv: Record<string, string> = {};
-  for (const [env, secret] of Object.entries(serviceSecretBindings[name])) secretEnv[env] = secretId(cfg.stack, secret);
+  const secretEnv = catalogSecretEnv(name, (secret) => secretId(cfg.stack, secret));
   const volumes: Record<string, string> = {};
   for (const dir of serviceVolumes[name]) volumes[`${dataMount}/${dir}`] = `${dataMount}/${dir}`;
   return {
     name,
     description: spec.description,
     image: image.ref,
-    env: servicePlainEnv(name, cfg),
+    env: plainEnv(name, boxWiring(cfg)),
     secretEnv,
     volumes,
     dockerFlags: [],
