@@ -28,6 +28,7 @@ function args(provider: k8s.Provider | undefined, over: Partial<InferenceNodeArg
     stack: "tier-100",
     cluster: "projects/p/locations/us-central1/clusters/tier-100",
     location: "us-central1",
+    zones: ["us-central1-a"],
     machineType: machine.name,
     gpu: machine.gpu,
     gpus: 2,
@@ -77,8 +78,10 @@ function tolerates(tolerations: PodSpec["tolerations"], taint: { key: string; va
 describe("InferenceNode: the GPU node pool", () => {
   it("A100 nodes with the driver GKE installs, private, tainted, labelled, autoscaled", () => {
     const pool = only(resources, "container/nodePool:NodePool").inputs;
-    expect(pool.initialNodeCount).toBe(2); // gpus 2 on a2-highgpu-1g = 2 nodes × 1 GPU
-    expect(pool.autoscaling).toEqual({ minNodeCount: 1, maxNodeCount: 3 });
+    expect(pool.initialNodeCount).toBe(2); // gpus 2 on a2-highgpu-1g = 2 nodes × 1 GPU, in one zone
+    expect(pool.nodeLocations).toEqual(["us-central1-a"]);
+    // Whole-pool bounds: a regional cluster's per-zone minNodeCount would multiply the GPUs by the zones.
+    expect(pool.autoscaling).toEqual({ totalMinNodeCount: 1, totalMaxNodeCount: 3, locationPolicy: "ANY" });
     expect(pool.networkConfig).toEqual({ enablePrivateNodes: true });
     const cfg = pool.nodeConfig as Record<string, unknown>;
     expect(cfg.machineType).toBe("a2-highgpu-1g");
@@ -228,6 +231,7 @@ describe("InferenceNode: the vLLM workloads", () => {
 describe("InferenceNode refuses", () => {
   it("no clients, more replicas than the pool can hold, a server that does not fit, llama-server", () => {
     expect(() => planNode("n", args(undefined, { clients: [] }))).toThrow(/no clients/);
+    expect(() => planNode("n", args(undefined, { zones: [] }))).toThrow(/no zones/);
     expect(() => planNode("n", args(undefined, { gpus: 1, maxNodes: 1 }))).toThrow(/2 vLLM replicas need 2 GPUs; the pool grows to at most 1 × 1 = 1/);
     expect(() => planNode("n", args(undefined, { replicas: { "llama-3.1-8b-instruct": 3 }, maxNodes: 3 }))).toThrow(/4 vLLM replicas need 4 GPUs/);
     const [small] = tierInference["tier-100"]!.servers;

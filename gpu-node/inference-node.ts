@@ -56,6 +56,11 @@ export interface InferenceNodeArgs {
   cluster: pulumi.Input<string>;
   location: string;
   project?: string;
+  /**
+   * Zones of the pool's nodes (GPUs are zonal; GKE's nodeLocations). Node counts below are for
+   * the whole pool, whatever the number of zones.
+   */
+  zones: readonly string[];
   /** Machine type of the GPU nodes (config) and the GPUs each carries (catalog/machines.ts). */
   machineType: string;
   gpu: { model: GpuModel; count: number };
@@ -128,6 +133,7 @@ export function planNode(name: string, args: InferenceNodeArgs): { nodes: number
     throw fail(`autoscaling ${args.minNodes}-${args.maxNodes} nodes does not contain the pool's ${nodes} node(s)`);
   }
   if (args.clients.length === 0) throw fail("no clients: name the pods (LiteLLM) that may call the servers");
+  if (args.zones.length === 0) throw fail("no zones: name the zone(s) with the GPU type");
   const specs = args.servers ?? defaultNodeServers();
   if (specs.length === 0) throw fail("no servers");
   const keys = specs.map((s) => s.modelKey);
@@ -183,8 +189,10 @@ export class InferenceNode extends pulumi.ComponentResource {
       cluster: args.cluster,
       location: args.location,
       ...(args.project ? { project: args.project } : {}),
-      initialNodeCount: plan.nodes,
-      autoscaling: { minNodeCount: args.minNodes, maxNodeCount: args.maxNodes },
+      nodeLocations: [...args.zones],
+      // initialNodeCount is per zone; the autoscaling bounds are for the whole pool.
+      initialNodeCount: Math.ceil(plan.nodes / args.zones.length),
+      autoscaling: { totalMinNodeCount: args.minNodes, totalMaxNodeCount: args.maxNodes, locationPolicy: "ANY" },
       management: { autoRepair: true, autoUpgrade: true },
       // No external IP on the nodes.
       networkConfig: { enablePrivateNodes: true },
