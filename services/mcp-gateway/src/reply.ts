@@ -53,6 +53,8 @@ export interface RelayOptions {
   started: bigint;
   /** The gateway's session id, sent in place of the replica's `Mcp-Session-Id` when it sent one. */
   sessionId?: string;
+  /** The request's id (for the gateway's own error answers), when it has one. */
+  id?: JsonRpcId;
 }
 
 /** Client-facing answers that count into the gateway's metrics. */
@@ -90,13 +92,13 @@ export class Replies {
    * shard's 503 stays 503 (with its Retry-After) and any other becomes 502; the shard's JSON-RPC error
    * message, if it sent one, is quoted.
    */
-  upstreamErrorAnswer(reply: FastifyReply, ns: string, res: UpstreamResponse, buf: Buffer) {
+  upstreamErrorAnswer(reply: FastifyReply, ns: string, res: UpstreamResponse, buf: Buffer, id: JsonRpcId = null) {
     this.metrics.errors.inc({ namespace: ns, reason: "upstream_error_answer" });
     const said = rpcErrorOf(buf.toString("utf8"))?.message;
     const retry = res.headers["retry-after"];
     if (res.statusCode === 503 && typeof retry === "string") reply.header("retry-after", retry);
     const status = res.statusCode === 503 ? 503 : 502;
-    return sendRpcError(reply, status, ERR.unavailable, `upstream for namespace ${ns} answered HTTP ${res.statusCode}${said ? `: ${said}` : ""}`, null, { namespace: ns, status: res.statusCode });
+    return sendRpcError(reply, status, ERR.unavailable, `upstream for namespace ${ns} answered HTTP ${res.statusCode}${said ? `: ${said}` : ""}`, id, { namespace: ns, status: res.statusCode });
   }
 
   /** Read a shard's answer whole, at most GATEWAY_MAX_RESPONSE_BYTES (an answer the gateway itself reads). */
@@ -149,16 +151,16 @@ export class Replies {
       }
       buf = await readCapped(res.body, max);
     } catch (err) {
-      return this.upstreamFailure(reply, opts.ns, err);
+      return this.upstreamFailure(reply, opts.ns, err, opts.id);
     }
-    if (res.statusCode >= 500) return this.upstreamErrorAnswer(reply, opts.ns, res, buf);
+    if (res.statusCode >= 500) return this.upstreamErrorAnswer(reply, opts.ns, res, buf, opts.id);
     reply.code(res.statusCode);
     copyHeaders();
     if (res.statusCode >= 400) {
       if (!rpcErrorOf(buf.toString("utf8"))) {
         // A 4xx without a JSON-RPC body (a bare 405 for "no GET stream here" is a spec answer): the
         // status is kept, the body becomes the gateway's JSON-RPC error.
-        return sendRpcError(reply, res.statusCode, ERR.invalidRequest, `upstream for namespace ${opts.ns} answered HTTP ${res.statusCode}`, null, { namespace: opts.ns, status: res.statusCode });
+        return sendRpcError(reply, res.statusCode, ERR.invalidRequest, `upstream for namespace ${opts.ns} answered HTTP ${res.statusCode}`, opts.id ?? null, { namespace: opts.ns, status: res.statusCode });
       }
       reply.header("content-type", "application/json");
     }

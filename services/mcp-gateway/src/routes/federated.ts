@@ -147,7 +147,7 @@ export function federatedRoute(ctx: RouteContext) {
         metrics.requests.inc({ namespace: FEDERATED, era, status: "200" });
         return reply.header("content-type", "application/json").send(resultBody(o.id, o.result));
       case "upstream":
-        return replies.relay(reply, o.res, { ns: o.ns, started, era });
+        return replies.relay(reply, o.res, { ns: o.ns, started, era, id: o.id });
       case "failed":
         return replies.upstreamFailure(reply, o.ns, o.err, o.id);
     }

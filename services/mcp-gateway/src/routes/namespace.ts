@@ -47,7 +47,7 @@ export function namespaceRoute(ctx: RouteContext) {
       const { msg } = admitted;
       try {
         const res = await calls.send({ ns, msg, body: body?.raw ?? "", headers: forwardHeaders(req.headers), signal: inflight.signalFor(reply) });
-        return await replies.relay(reply, res, { ns, started, era: "2026" });
+        return await replies.relay(reply, res, { ns, started, era: "2026", id: msg.id });
       } catch (err) {
         return replies.upstreamFailure(reply, ns, err, msg.id ?? null);
       }
@@ -89,7 +89,7 @@ export function namespaceRoute(ctx: RouteContext) {
           return refuse(reply, failureRefusal(ns, err, id));
         }
       }
-      return replies.relay(reply, res, { ns, started, era: "legacy", sessionId: gatewaySid });
+      return replies.relay(reply, res, { ns, started, era: "legacy", sessionId: gatewaySid, id });
     }
 
     if (req.method === "POST" && !body) return refuse(reply, EMPTY_BODY);
@@ -122,6 +122,6 @@ export function namespaceRoute(ctx: RouteContext) {
       return sessionGone(reply, rec, ns, "session_forgotten", id);
     }
     if (req.method === "DELETE" && res.statusCode < 300) await registry.delete(rec.id);
-    return replies.relay(reply, res, { ns, started, era: "legacy", sessionId: rec.id });
+    return replies.relay(reply, res, { ns, started, era: "legacy", sessionId: rec.id, id });
   };
 }
