@@ -64,7 +64,7 @@ describe("infrastructure prices", () => {
 });
 
 describe("estimator", () => {
-  it("a single-box tier: e2-standard-8 + 200 GB pd-balanced + NAT", () => {
+  it("a single-box tier: e2-standard-8 + 200 GB pd-balanced + NAT (one VM, one NAT IP)", () => {
     const { totalUsd, lines } = estimateMonthlyUsd([
       { kind: "machine", machineType: "e2-standard-8" },
       { kind: "disk", disk: "pd-balanced", gb: 200 },
@@ -73,9 +73,17 @@ describe("estimator", () => {
     expect(lines).toHaveLength(3);
     expect(lines[0]!.usdPerMonth).toBeCloseTo(0.26805 * 730, 6);
     expect(lines[1]!.usdPerMonth).toBeCloseTo(20, 6);
-    expect(lines[2]!.usdPerMonth).toBeCloseTo(0.0448 * 730, 6);
-    expect(totalUsd).toBeCloseTo(195.6765 + 20 + 32.704, 4);
+    // Google's model (https://cloud.google.com/nat/pricing): $0.0014 per VM-hour + $0.005 per NAT IP-hour.
+    expect(lines[2]!.usdPerMonth).toBeCloseTo((0.0014 + 0.005) * 730, 6);
+    expect(totalUsd).toBeCloseTo(195.6765 + 20 + 4.672, 4);
     for (const l of lines) expect(l.source.length).toBeGreaterThan(0);
+  });
+
+  it("Cloud NAT per Google's model: per VM-hour up to 32 VMs, flat above, per NAT IP-hour, per GiB processed", () => {
+    expect(natPrice.source).toBe("https://cloud.google.com/nat/pricing");
+    expect(monthlyUsd({ kind: "nat", vms: 14, natIps: 1, gbPerMonth: 100 }).usdPerMonth).toBeCloseTo(0.0014 * 14 * 730 + 0.005 * 730 + 100 * 0.045, 6);
+    expect(monthlyUsd({ kind: "nat", vms: 32, natIps: 1 }).usdPerMonth).toBeCloseTo((0.0014 * 32 + 0.005) * 730, 6);
+    expect(monthlyUsd({ kind: "nat", vms: 36, natIps: 2, gbPerMonth: 200 }).usdPerMonth).toBeCloseTo((0.044 + 2 * 0.005) * 730 + 200 * 0.045, 6);
   });
 
   it("spot, counts, HA Cloud SQL, GKE credit, forwarding rules, Memorystore bands", () => {

@@ -11,6 +11,9 @@ export interface Sourced { source: string; date: string }
 
 const CYCLENERD = "Cyclenerd google-cloud-pricing-cost-calculator pricing.yml (us-central1, on-demand)";
 const CYCLENERD_DATE = "2026-07-30";
+/** Entries read from the repository's stored copy of pricing.yml, generated 2025-03-06 (commit 0166a59e). */
+const CYCLENERD_2025 = "Cyclenerd google-cloud-pricing-cost-calculator pricing.yml generated 2025-03-06 (commit 0166a59e; us-central1, on-demand)";
+const CYCLENERD_2025_DATE = "2025-03-06";
 const INFRACOST = "Infracost price data (us-central1)";
 const INFRACOST_DATE = "2024-07";
 
@@ -32,6 +35,8 @@ export const machinePrices: readonly MachinePrice[] = Object.freeze([
   { machineType: "n2-standard-16", vcpus: 16, memoryGb: 64, usdPerHour: 0.77694, source: CYCLENERD, date: CYCLENERD_DATE },
   { machineType: "g2-standard-4", vcpus: 4, memoryGb: 16, gpu: { type: "nvidia-l4", count: 1 }, usdPerHour: 0.70683, source: CYCLENERD, date: CYCLENERD_DATE },
   { machineType: "g2-standard-8", vcpus: 8, memoryGb: 32, gpu: { type: "nvidia-l4", count: 1 }, usdPerHour: 0.85362, source: CYCLENERD, date: CYCLENERD_DATE },
+  { machineType: "g2-standard-24", vcpus: 24, memoryGb: 96, gpu: { type: "nvidia-l4", count: 2 }, usdPerHour: 2.000832574, source: CYCLENERD_2025, date: CYCLENERD_2025_DATE },
+  { machineType: "g2-standard-32", vcpus: 32, memoryGb: 128, gpu: { type: "nvidia-l4", count: 1 }, usdPerHour: 1.734376367, source: CYCLENERD_2025, date: CYCLENERD_2025_DATE },
   { machineType: "a2-highgpu-1g", vcpus: 12, memoryGb: 85, gpu: { type: "nvidia-tesla-a100", count: 1 }, usdPerHour: 3.67339, source: CYCLENERD, date: CYCLENERD_DATE },
   { machineType: "a3-highgpu-1g", vcpus: 26, memoryGb: 234, gpu: { type: "nvidia-h100-80gb", count: 1 }, usdPerHour: 11.0612, source: CYCLENERD, date: CYCLENERD_DATE },
 ] satisfies MachinePrice[]);
@@ -48,9 +53,27 @@ export const diskPrices: readonly DiskPrice[] = Object.freeze([
   { disk: "snapshot", usdPerGbMonth: 0.05, source: CYCLENERD, date: CYCLENERD_DATE },
 ] satisfies DiskPrice[]);
 
-export const natPrice: Sourced & { usdPerGatewayHour: number; usdPerGb: number } = Object.freeze({
-  usdPerGatewayHour: 0.0448, usdPerGb: 0.045, source: CYCLENERD, date: CYCLENERD_DATE,
+/**
+ * Cloud NAT (Public NAT) as Google bills it: per hour, $0.0014 for each VM that gets a NAT
+ * assignment up to 32 VMs, a flat $0.044 above 32; $0.005 per hour for each external IP the
+ * gateway uses; $0.045 per GiB processed, both directions (https://cloud.google.com/nat/pricing).
+ * One NAT IP gives 64,512 source ports and each VM reserves at least 64 by default
+ * (https://cloud.google.com/nat/docs/ports-and-addresses), so an AUTO_ONLY gateway needs
+ * ceil(VMs × minPortsPerVm / 64,512) IPs.
+ */
+export const natPrice: Sourced & {
+  usdPerVmHour: number; maxBilledVms: number; usdPerHourAboveMax: number; usdPerIpHour: number; usdPerGib: number;
+  portsPerIp: number; defaultMinPortsPerVm: number;
+} = Object.freeze({
+  usdPerVmHour: 0.0014, maxBilledVms: 32, usdPerHourAboveMax: 0.044, usdPerIpHour: 0.005, usdPerGib: 0.045,
+  portsPerIp: 64_512, defaultMinPortsPerVm: 64,
+  source: "https://cloud.google.com/nat/pricing", date: "2026-12-01",
 });
+
+/** The NAT gateway's hourly charge for `vms` VMs (Google's per-VM rate, flat above 32). */
+export function natGatewayUsdPerHour(vms: number): number {
+  return vms > natPrice.maxBilledVms ? natPrice.usdPerHourAboveMax : vms * natPrice.usdPerVmHour;
+}
 
 export const loadBalancerPrice: Sourced & { firstRules: number; usdPerHourFirst: number; usdPerHourAfter: number } = Object.freeze({
   firstRules: 5, usdPerHourFirst: 0.025, usdPerHourAfter: 0.01, source: CYCLENERD, date: CYCLENERD_DATE,
@@ -60,7 +83,7 @@ export const gkePrice: Sourced & { usdPerClusterHour: number; monthlyFreeCreditU
   usdPerClusterHour: 0.1,
   /** Per billing account, zonal or Autopilot clusters only. */
   monthlyFreeCreditUsd: 74.4,
-  source: CYCLENERD, date: CYCLENERD_DATE,
+  source: "https://cloud.google.com/kubernetes-engine/pricing", date: "2026-12-01",
 });
 
 export const cloudSqlPostgresPrice: Sourced & { edition: "ENTERPRISE"; usdPerVcpuHour: number; usdPerGbRamHour: number; usdPerGbSsdMonth: number; haMultiplier: number } = Object.freeze({
@@ -84,7 +107,7 @@ export const memorystoreRedisPrices: readonly MemorystorePrice[] = Object.freeze
 ] satisfies MemorystorePrice[]);
 
 /** Cloudflare DNS and Zero Trust (under 50 users) cost nothing. */
-export const cloudflarePrice: Sourced & { usdPerMonth: number } = Object.freeze({ usdPerMonth: 0, source: "Cloudflare plans page (DNS free; Zero Trust free under 50 users)", date: CYCLENERD_DATE });
+export const cloudflarePrice: Sourced & { usdPerMonth: number } = Object.freeze({ usdPerMonth: 0, source: "secondary: Zero Trust Free plan up to 50 users with no overage (https://community.cloudflare.com/t/cloudflare-billing/30110); DNS records on the Free plan", date: "2026-12-01" });
 
 /** Secret Manager: active secret versions per location and month, and access operations; the first 6 versions and 10,000 accesses a month are free per billing account. */
 export const secretManagerPrice: Sourced & { usdPerVersionMonth: number; usdPer10kAccesses: number; freeVersions: number; freeAccesses: number } = Object.freeze({
@@ -184,12 +207,57 @@ export const resourceTypePricing: Readonly<Record<string, ResourceTypePricing>> 
 // ---------------------------------------------------------------- prices by region
 
 /** Every price the estimator reads, for one region. */
+export interface RegionPrices {
+  region: string;
+  machines: readonly MachinePrice[];
+  spot: typeof spotFactor;
+  disks: readonly DiskPrice[];
+  nat: typeof natPrice;
+  forwardingRules: typeof loadBalancerPrice;
+  gke: typeof gkePrice;
+  cloudSql: typeof cloudSqlPostgresPrice;
+  memorystore: readonly MemorystorePrice[];
+  secretManager: typeof secretManagerPrice;
+  artifactRegistry: typeof artifactRegistryPrice;
+  cloudStorage: typeof cloudStoragePrice;
+  managedPrometheus: typeof managedPrometheusPrice;
+  cloudflare: typeof cloudflarePrice;
+}
+
+/**
+ * The prices by region: us-central1 first. A resource in a region not listed here is unpriced
+ * (the cost guard reports it) rather than priced at another region's rates.
+ */
+export const priceBook: Readonly<Record<string, RegionPrices>> = Object.freeze({
+  "us-central1": Object.freeze({
+    region: "us-central1",
+    machines: machinePrices,
+    spot: spotFactor,
+    disks: diskPrices,
+    nat: natPrice,
+    forwardingRules: loadBalancerPrice,
+    gke: gkePrice,
+    cloudSql: cloudSqlPostgresPrice,
+    memorystore: memorystoreRedisPrices,
+    secretManager: secretManagerPrice,
+    artifactRegistry: artifactRegistryPrice,
+    cloudStorage: cloudStoragePrice,
+    managedPrometheus: managedPrometheusPrice,
+    cloudflare: cloudflarePrice,
+  }),
+});
+
+/** A price is first-party when its source is the provider's own pricing page; anything else is shown as unverified. */
+export function isFirstParty(source: string): boolean {
+  return /(^|\s|\()https:\/\/(cloud\.google\.com|www\.cloudflare\.com|developers\.cloudflare\.com)\//.test(source);
+}
+
 // ---------------------------------------------------------------- estimators (pure)
 
 export type InfraItem =
   | { kind: "machine"; machineType: string; count?: number; spot?: boolean }
   | { kind: "disk"; disk: DiskType; gb: number }
-  | { kind: "nat"; gateways?: number; gbPerMonth?: number }
+  | { kind: "nat"; vms?: number; natIps?: number; gbPerMonth?: number }
   | { kind: "forwardingRules"; count: number }
   | { kind: "gke"; clusters?: number; applyFreeCredit?: boolean }
   | { kind: "cloudSql"; vcpus: number; memoryGb: number; storageGb: number; ha?: boolean }
@@ -218,7 +286,7 @@ export function monthlyUsd(item: InfraItem): CostLine {
       return { item, usdPerMonth: p.usdPerGbMonth * item.gb, source: p.source, date: p.date };
     }
     case "nat":
-      return { item, usdPerMonth: natPrice.usdPerGatewayHour * h * (item.gateways ?? 1) + natPrice.usdPerGb * (item.gbPerMonth ?? 0), source: natPrice.source, date: natPrice.date };
+      return { item, usdPerMonth: (natGatewayUsdPerHour(item.vms ?? 1) + natPrice.usdPerIpHour * (item.natIps ?? 1)) * h + natPrice.usdPerGib * (item.gbPerMonth ?? 0), source: natPrice.source, date: natPrice.date };
     case "forwardingRules": {
       const p = loadBalancerPrice;
       const first = Math.min(item.count, p.firstRules);
