@@ -9,6 +9,7 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { isMap, isNode, isScalar, isSeq, parseDocument } from "yaml";
 import { ConfigError, configSchema, namespace, parseStackConfig, secretConfigKeys, type RawConfig } from "../config/config.js";
+import { stackCapacityWarnings } from "../gpu-node/capacity.js";
 import { buildStackWithParts, type BuiltStack } from "../stacks/program.js";
 import { isSecretMarked, secretStrings } from "./secret-walk.js";
 import { recordUrns, takeUrns, type RecordedUrn } from "./plan-urns.js";
@@ -278,7 +279,9 @@ export async function runPlan(stack: string, opts: PlanOptions = {}): Promise<Pl
     name: r.name,
     inputs: scrub(r.inputs, secretValues, `${r.type}::${r.name}`, leaks) as Record<string, unknown>,
   }));
-  return { stack, tier: cfg.tier.name, resources, outputs, warnings: [...loaded.warnings, ...cfg.warnings], raw, built, leaks, urns: takeUrns() };
+  // The GPU capacity model's findings for the configured GPUs (gpu-node/capacity.ts).
+  const capacity = stackCapacityWarnings(cfg.tier, cfg.sizes.gpus, cfg.machine.gpu?.model);
+  return { stack, tier: cfg.tier.name, resources, outputs, warnings: [...loaded.warnings, ...cfg.warnings, ...capacity], raw, built, leaks, urns: takeUrns() };
 }
 
 /** The printable plan (no raw inputs). */

@@ -41,3 +41,15 @@ describe("single-box with a GPU", () => {
     expect(userData).toContain("CUDA_VISIBLE_DEVICES=0\n");
   });
 });
+
+describe("plan's GPU capacity warnings (gpu-node/capacity.ts)", () => {
+  it("with the L4 the single box's local share holds: no capacity warning", () => {
+    expect(run.warnings.filter((w) => w.includes("capacity model"))).toEqual([]);
+  });
+
+  it("without a GPU plan warns, in one line, that the capacity model needs one", async () => {
+    const cpu = await runPlan("single-box", { generatedValue: SENTINEL, overrides: configSecretValues });
+    const capacity = cpu.warnings.filter((w) => w.includes("capacity model"));
+    expect(capacity).toEqual([expect.stringMatching(/^single-box: 0 GPU\(s\) configured, the capacity model needs 1 at peak: llama-3\.1-8b-instruct 1 \(peak 97\.2 tok\/s at 282\.1 tok\/s per GPU\)$/)]);
+  });
+});
