@@ -58,12 +58,11 @@ describe("tierstack plan (child process)", () => {
     expect(lines).toEqual([`plan wrong: ${join(dir, "Pulumi.wrong.yaml")}: tierstack:tier = "tier-9000" is not a known tier; accepted: single-box | tier-50 | tier-100`]);
   });
 
-  it("says a tier is not built yet, through the bin launcher", () => {
-    const notBuilt = spawnSync(process.execPath, [join(repoRoot, "cli", "bin.cjs"), "plan", "tier-50"], { encoding: "utf8" });
-    expect(notBuilt.status).toBe(1);
-    expect(notBuilt.stderr.trim()).toBe("plan tier-50: tier-50 is not built yet (issue: tier-50)");
+  it("answers through the bin launcher with the command's one line and exit code", () => {
+    const unknown = spawnSync(process.execPath, [join(repoRoot, "cli", "bin.cjs"), "plan", "tier-9000"], { encoding: "utf8" });
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr.trim()).toMatch(/^plan tier-9000: unknown stack "tier-9000": no stacks\/Pulumi\.tier-9000\.yaml \(known: .*single-box.*\)$/);
   });
-
 });
 
 describe("tierstack dispatcher (in process)", () => {
