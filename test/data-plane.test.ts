@@ -8,6 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { dataPlaneCaFiles } from "../catalog/services.js";
+import { resourceTypePricing } from "../cost/src/infra.js";
 import { plainStrings, secretStrings } from "./helpers.js";
 import { checkedTypes, schemaProblems } from "./provider-schema.js";
 
@@ -271,6 +272,12 @@ describe("provider declarations and secrets", () => {
     const sql = find("gcp:sql/databaseInstance:DatabaseInstance", "pg-instance");
     const broken = { ...sql, inputs: { ...sql.inputs, settings: { ...(sql.inputs.settings as object), ipConfiguration: { ipv4Enable: false }, backupConfiguration: { pointInTimeRecovery: true } } } };
     expect(schemaProblems([broken]).map((p) => p.path).sort()).toEqual(["settings.backupConfiguration.pointInTimeRecovery", "settings.ipConfiguration.ipv4Enable"]);
+  });
+
+  it("every resource type has a price or an explicit free entry in cost/ (the cost guard refuses unpriced types)", () => {
+    const types = [...new Set(raw.map((r) => r.type))].sort();
+    expect(types.filter((t) => !t.startsWith("tierstack:") && resourceTypePricing[t] === undefined)).toEqual([]);
+    expect(types.filter((t) => !t.startsWith("tierstack:")).length).toBe(9);
   });
 
   it("no password or auth string appears outside a secret in any input", () => {
