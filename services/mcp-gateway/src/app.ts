@@ -12,7 +12,7 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { createServiceApp, type AgentTokens, type ServiceApp } from "@tierstack/common";
-import { BodyError, jsonRpcBody, rpcErrorOf } from "./body.js";
+import { BodyError, jsonRpcBody } from "./body.js";
 import type { GatewayConfig, ShardConfig } from "./config.js";
 import { ReplicaHealth } from "./health.js";
 import { ERR, rpcError } from "./mcp.js";
@@ -20,7 +20,7 @@ import { createMetrics } from "./metrics.js";
 import { FEDERATED, methodNotAllowed, repeatedHeader, type Refusal } from "./protocol.js";
 import { RateLimiter } from "./rate-limit.js";
 import { RegistryUnavailable, failingAsUnavailable, type SessionRegistry } from "./registry.js";
-import { Inflight, Replies, refuse, registryRefusal, sendRpcError } from "./reply.js";
+import { Inflight, Replies, errorBodyNet, refuse, registryRefusal, sendRpcError } from "./reply.js";
 import { federatedRoute } from "./routes/federated.js";
 import { setAgent, type RouteContext } from "./routes/context.js";
 import { namespaceRoute } from "./routes/namespace.js";
@@ -150,15 +150,7 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
         return refuse(reply, r);
       });
       scope.setNotFoundHandler((req, reply) => sendRpcError(reply, 404, ERR.invalidRequest, `Not found: no MCP endpoint ${req.url.split("?")[0]} (use /mcp or /mcp/<namespace>)`));
-      // Every error answer leaving these routes is a JSON-RPC error body; one that is not (a bug) is
-      // replaced, logged and counted (mcp_gateway_errors_total{reason="error_body_not_jsonrpc"}).
-      scope.addHook("onSend", (req, reply, payload, done) => {
-        if (reply.statusCode < 400 || isRpcErrorPayload(payload, reply.getHeader("content-type"))) return done(null, payload);
-        metrics.errors.inc({ namespace: "-", reason: "error_body_not_jsonrpc" });
-        req.log.error({ status: reply.statusCode }, "error answer without a JSON-RPC body (replaced)");
-        reply.header("content-type", "application/json");
-        done(null, rpcError(reply.statusCode >= 500 ? ERR.internal : ERR.invalidRequest, `HTTP ${reply.statusCode} ${STATUS_CODES[reply.statusCode] ?? ""}`.trim()));
-      });
+      scope.addHook("onSend", errorBodyNet(metrics.errors));
       const opts = { onRequest: guard, exposeHeadRoute: false };
       const MCP_METHODS = ["POST", "GET", "DELETE"];
       const others = scope.supportedMethods.filter((m) => !MCP_METHODS.includes(m));
@@ -193,12 +185,6 @@ function errorRefusal(err: FastifyError, maxBodyBytes: number): Refusal {
   const s = err.statusCode;
   if (typeof s === "number" && s >= 400 && s < 500) return { status: s, code: ERR.invalidRequest, message: `Bad Request: ${err.message}`, id: null };
   return { status: 500, code: ERR.internal, message: "internal error", id: null };
-}
-
-function isRpcErrorPayload(payload: unknown, contentType: unknown): boolean {
-  if (typeof contentType !== "string" || !contentType.startsWith("application/json")) return false;
-  const text = typeof payload === "string" ? payload : Buffer.isBuffer(payload) ? payload.toString("utf8") : undefined;
-  return text !== undefined && rpcErrorOf(text) !== undefined;
 }
 
 /** Node's HTTP parser refused the request: a JSON-RPC error body, then the connection closes. */

@@ -42,6 +42,8 @@ function pathOf(parts: ReadonlyArray<string | number>): string {
 }
 
 function checkNumber(literal: string, at: () => string): void {
+  // Fast path: up to 15 characters without an exponent cannot overflow, underflow or lose an integer digit.
+  if (literal.length <= 15 && literal.indexOf("e") < 0 && literal.indexOf("E") < 0) return;
   const value = Number(literal);
   if (Number.isNaN(value)) return; // not a JSON number: JSON.parse reports it
   if (!Number.isFinite(value)) throw invalid(`${at()}: number ${literal} is out of range (IEEE 754 double)`);

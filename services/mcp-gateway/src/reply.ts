@@ -5,8 +5,9 @@
  * JSON-RPC error), the answers to upstream failures (ADR 0023), and aborting upstream calls whose client
  * went away or that shutdown ends.
  */
+import { STATUS_CODES } from "node:http";
 import { PassThrough } from "node:stream";
-import type { FastifyReply } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { BodyError, readCapped, rpcErrorOf } from "./body.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { ERR, rpcError, type JsonRpcId } from "./mcp.js";
@@ -24,6 +25,28 @@ export function sendRpcError(reply: FastifyReply, status: number, code: number, 
 export function refuse(reply: FastifyReply, r: Refusal) {
   for (const [k, v] of Object.entries(r.headers ?? {})) reply.header(k, v);
   return sendRpcError(reply, r.status, r.code, r.message, r.id, r.data);
+}
+
+/**
+ * An onSend hook for the MCP routes: an error answer (≥ 400) whose body is not a JSON-RPC error (a bug:
+ * every error goes through sendRpcError) is replaced by one, logged and counted as
+ * `mcp_gateway_errors_total{reason="error_body_not_jsonrpc"}`, so no client ever gets one.
+ */
+export function errorBodyNet(errors: GatewayMetrics["errors"]) {
+  return (req: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void) => {
+    if (reply.statusCode < 400 || isRpcErrorPayload(payload, reply.getHeader("content-type"))) return done(null, payload);
+    errors.inc({ namespace: "-", reason: "error_body_not_jsonrpc" });
+    req.log.error({ status: reply.statusCode }, "error answer without a JSON-RPC body (replaced)");
+    if (payload && typeof (payload as { destroy?: unknown }).destroy === "function") (payload as { destroy(): void }).destroy();
+    reply.header("content-type", "application/json");
+    done(null, rpcError(reply.statusCode >= 500 ? ERR.internal : ERR.invalidRequest, `HTTP ${reply.statusCode} ${STATUS_CODES[reply.statusCode] ?? ""}`.trim()));
+  };
+}
+
+function isRpcErrorPayload(payload: unknown, contentType: unknown): boolean {
+  if (typeof contentType !== "string" || !contentType.startsWith("application/json")) return false;
+  const text = typeof payload === "string" ? payload : Buffer.isBuffer(payload) ? payload.toString("utf8") : undefined;
+  return text !== undefined && rpcErrorOf(text) !== undefined;
 }
 
 export function sessionNotFound(reply: FastifyReply, id: JsonRpcId = null) {
