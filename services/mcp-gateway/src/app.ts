@@ -107,7 +107,13 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
       return sendRpcError(reply, 403, ERR.invalidRequest, `Forbidden: origin ${origin} is not allowed`);
     }
     const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? "");
-    const agent = m ? await deps.tokens.verify(m[1]) : undefined;
+    let agent: Awaited<ReturnType<AgentTokens["verify"]>>;
+    try {
+      agent = m ? await deps.tokens.verify(m[1]) : undefined;
+    } catch (err) {
+      req.log.warn({ err }, "agent token store unavailable");
+      return sendRpcError(reply.header("retry-after", "1"), 503, ERR.unavailable, "agent token store unavailable");
+    }
     if (!agent) {
       reply.header("www-authenticate", 'Bearer realm="mcp-gateway"');
       return sendRpcError(reply, 401, ERR.invalidRequest, m ? "Unauthorized: unknown, expired or revoked agent token" : "Unauthorized: missing bearer token (Authorization: Bearer tsa_…)");

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentTokens, type TokenStore } from "@tierstack/common";
 import { freePort } from "@tierstack/common/testing";
 import { MemorySessionRegistry } from "../src/registry.js";
 import { json, startFakeShard } from "./fake-shard.js";
@@ -48,6 +49,7 @@ const gateways: Array<Awaited<ReturnType<typeof startInProcess>>> = [];
 let main: string;
 let limited: string;
 let registryDown: string;
+let tokensDown: string;
 let slow: string;
 let token: string;
 let hangingGateway: Awaited<ReturnType<typeof startInProcess>>;
@@ -104,6 +106,14 @@ beforeAll(async () => {
     }
   }
   registryDown = (await start({ dev: [dev.url] }, {}, new Down(60_000))).base;
+  const unreachable = new AgentTokens({
+    get: async () => {
+      throw new Error("database connection lost");
+    },
+  } as unknown as TokenStore);
+  const g = await startInProcess(configFor({ dev: [dev.url] }), unreachable);
+  gateways.push(g);
+  tokensDown = g.base;
   slow = (await start({ silent: modernShard(silent.url) }, { GATEWAY_UPSTREAM_TIMEOUT_MS: "100" })).base;
   hangingGateway = await startInProcess(configFor({ hanging: modernShard(hanging.url) }), db.tokens);
   hangingArrived = new Promise<void>((resolve) => {
@@ -173,6 +183,7 @@ const scenarios: Record<string, () => Promise<Answer>> = {
     return send(main, "POST", "/mcp/busy", { ...bearer(), ...headers }, body);
   },
   "the session registry is unavailable (`Retry-After`)": () => send(registryDown, "POST", "/mcp/dev", { ...bearer(), "mcp-session-id": "gw_any" }, { jsonrpc: "2.0", id: 1, method: "ping" }),
+  "the agent token store is unavailable (`Retry-After`)": () => send(tokensDown, "POST", "/mcp/dev", bearer(), INIT()),
   "the gateway is shutting down (`Retry-After`)": async () => {
     const { body, headers } = call("x");
     const pending = send(hangingGateway.base, "POST", "/mcp/hanging", { ...bearer(), ...headers }, body);
