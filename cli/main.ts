@@ -12,7 +12,8 @@ const usage = `usage: tierstack <command>
   plan <stack> [--json]   list what the stack's program declares (offline, Pulumi mocks)
   local [--data DIR]      run the single-box services on this machine (Ctrl-C stops them)
   token <command> ...     agent tokens: issue, list, revoke, rotate (tierstack token --help)
-  migrate <command> --stack X   staged migration to the next tier: status, plan, next, verify, rollback, copy`;
+  migrate <command> --stack X   staged migration to the next tier: status, plan, next, verify, rollback, copy
+  diff --base <ref> [--stack X] [--format markdown|json]   what each stack's plan changes since a git ref (offline)`;
 
 export interface Io {
   out: (s: string) => void;
@@ -97,6 +98,11 @@ async function migrateCommand(argv: string[], io: Io): Promise<number> {
   }
 }
 
+async function diffCommand(argv: string[], io: Io): Promise<number> {
+  const { runDiff } = await import("./diff.js");
+  return runDiff(argv, io.out, io.err);
+}
+
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -108,6 +114,8 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       return tokenCommand(rest, io);
     case "migrate":
       return migrateCommand(rest, io);
+    case "diff":
+      return diffCommand(rest, io);
     case undefined:
     case "help":
     case "--help":
