@@ -107,6 +107,16 @@ async function renderPlan(tree: string, stack: string): Promise<Rendered> {
     const { stdout } = await run(process.execPath, ["--import", "tsx", "cli/main.ts", "plan", stack, "--json"], { cwd: tree, env, maxBuffer: 256 << 20 });
     return { ok: true, plan: JSON.parse(stdout) as PlanJson };
   } catch (err) {
+    // plan exits 1 on a mandatory policy violation but still prints the whole plan: that renders.
+    const stdout = String((err as { stdout?: unknown }).stdout ?? "");
+    if (stdout.trimStart().startsWith("{")) {
+      try {
+        const plan = JSON.parse(stdout) as PlanJson;
+        if (Array.isArray(plan.resources)) return { ok: true, plan };
+      } catch {
+        // not a plan: fall through to the error line
+      }
+    }
     const stderr = String((err as { stderr?: unknown }).stderr ?? "");
     const line = stderr.split("\n").find((l) => l.trim() !== "" && !l.startsWith("warning:")) ?? (err as Error).message.split("\n")[0] ?? "failed";
     return { ok: false, error: line.trim() };
