@@ -52,6 +52,13 @@ module.exports = {
       to: { path: "^(policy|migrate)/" },
     },
     {
+      name: "policy-reads-the-catalogue-and-the-plan",
+      severity: "error",
+      comment: "The policy pack reads the catalogue, the config parser, gpu-node's capacity model and @tierstack/cost; a plan reaches it as data (policy/resource.ts), never by importing a composition, a component or the CLI.",
+      from: { path: "^policy/" },
+      to: { path: "^(stacks|components|cli|migrate)/|^index\\.ts$" },
+    },
+    {
       name: "services-stay-off-the-program",
       severity: "error",
       comment: "Services and the kit ship in their own image: no Pulumi program, no Pulumi SDK (tests may read the catalogue).",

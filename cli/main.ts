@@ -1,6 +1,7 @@
 /**
  * `tierstack <command>`: the platform's CLI. Commands: plan (offline inventory under Pulumi
- * mocks), local (run the services on this machine; cli/local.ts) and token (agent tokens).
+ * mocks, with each resource's cost and the policy results), cost and capacity (cli/cost.ts,
+ * cli/capacity.ts), local (run the services on this machine; cli/local.ts) and token (agent tokens).
  */
 import { ConfigError } from "../config/config.js";
 import { TierNotBuiltError } from "../stacks/program.js";
@@ -9,7 +10,9 @@ import { PlanError, planStack } from "./plan.js";
 import { renderTable } from "./plan-table.js";
 
 const usage = `usage: tierstack <command>
-  plan <stack> [--json]   list what the stack's program declares (offline, Pulumi mocks)
+  plan <stack> [--json]   list what the stack's program declares (offline, Pulumi mocks), its cost and policy results
+  cost [--stack X] [--json] [--svg FILE]   the built tiers' monthly cost side by side (infrastructure, LLM, share)
+  capacity --agents N [--products M] [--learners L]   the smallest tier that holds the load, each tier's first wall
   local [--data DIR]      run the single-box services on this machine (Ctrl-C stops them)
   token <command> ...     agent tokens: issue, list, revoke, rotate (tierstack token --help)
   migrate <command> --stack X   staged migration to the next tier: status, plan, next, verify, rollback, copy
@@ -41,7 +44,9 @@ export async function planCommand(argv: string[], io: Io = stdio): Promise<numbe
     const plan = await planStack(stack);
     for (const w of plan.warnings) io.err(`warning: ${w}\n`);
     io.out(json ? `${JSON.stringify(plan, null, 2)}\n` : renderTable(plan));
-    return 0;
+    const mandatory = (plan.policy?.violations ?? []).filter((v) => v.enforcementLevel === "mandatory");
+    for (const v of mandatory) io.err(`plan ${stack}: mandatory policy ${v.policy}: ${v.urn ? `${v.urn.split("::").pop() ?? ""}: ` : ""}${v.message}\n`);
+    return mandatory.length > 0 ? 1 : 0;
   } catch (err) {
     if (err instanceof ConfigError || err instanceof PlanError || err instanceof TierNotBuiltError) {
       io.err(`plan ${stack}: ${err.message}\n`);
@@ -103,6 +108,32 @@ async function diffCommand(argv: string[], io: Io): Promise<number> {
   return runDiff(argv, io.out, io.err);
 }
 
+async function costCommand(argv: string[], io: Io): Promise<number> {
+  const { runCost } = await import("./cost.js");
+  try {
+    return await runCost(argv, io.out, io.err);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function capacityCommand(argv: string[], io: Io): Promise<number> {
+  const { runCapacity } = await import("./capacity.js");
+  try {
+    return runCapacity(argv, io.out, io.err);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -114,6 +145,10 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       return tokenCommand(rest, io);
     case "migrate":
       return migrateCommand(rest, io);
+    case "cost":
+      return costCommand(rest, io);
+    case "capacity":
+      return capacityCommand(rest, io);
     case "diff":
       return diffCommand(rest, io);
     case undefined:

@@ -7,8 +7,11 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks.js";
 import { isMap, isNode, isScalar, isSeq, parseDocument } from "yaml";
-import { ConfigError, configSchema, namespace, parseStackConfig, secretConfigKeys, type RawConfig } from "../config/config.js";
+import { ConfigError, configSchema, namespace, parseStackConfig, secretConfigKeys, type RawConfig, type StackConfig } from "../config/config.js";
+import { costReport, policyReport, type CostReport, type PolicyReport } from "../policy/report.js";
+import { fromRecorded, type RecordedResource } from "../policy/resource.js";
 import { stackCapacityWarnings } from "../gpu-node/capacity.js";
 import { buildStackWithParts, type BuiltStack } from "../stacks/program.js";
 import { isSecretMarked, secretStrings } from "./secret-walk.js";
@@ -34,6 +37,10 @@ export interface PlanResult {
   resources: PlanResource[];
   outputs: Record<string, unknown>;
   warnings: string[];
+  /** Each resource's monthly cost, the totals and the LLM projection (policy/report.ts). */
+  cost?: CostReport;
+  /** Every policy rule's result and its violations (policy/rules). */
+  policy?: PolicyReport;
 }
 
 export interface PlanOptions {
@@ -53,6 +60,24 @@ export interface PlanRun extends PlanResult {
   leaks: string[];
   /** Every registered resource's URN as the engine forms it, with its aliases. */
   urns: RecordedUrn[];
+  /** The raw resources with their URNs and the options the policies read (protect, parent). */
+  recorded: RecordedResource[];
+  config: StackConfig;
+}
+
+/** The protect option and parent of every registration, in order (aligned with raw and urns). */
+const recordedOptions: { protect: boolean; parent?: string }[] = [];
+let optionsInstalled = false;
+
+function recordOptions(): void {
+  if (optionsInstalled) return;
+  optionsInstalled = true;
+  const proto = MockMonitor.prototype as unknown as { registerResource(req: { getProtect(): boolean | undefined; getParent(): string }, cb: unknown): Promise<void> };
+  const register = proto.registerResource;
+  proto.registerResource = function (this: unknown, req, cb) {
+    recordedOptions.push({ protect: req.getProtect() === true, ...(req.getParent() ? { parent: req.getParent() } : {}) });
+    return register.call(this, req, cb);
+  };
 }
 
 const placeholder = "plan-placeholder-secret";
@@ -241,14 +266,17 @@ export async function runPlan(stack: string, opts: PlanOptions = {}): Promise<Pl
   const raw: PlanRun["raw"] = [];
 
   recordUrns();
+  recordOptions();
   takeUrns();
+  recordedOptions.splice(0, recordedOptions.length);
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
         raw.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
         return { id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs as Record<string, unknown>, generated) };
       },
-      call: (args) => args.inputs as Record<string, unknown>,
+      // The billing budget looks the project's number up when tierstack:projectNumber is unset.
+      call: (args) => (args.token === "gcp:organizations/getProject:getProject" ? { ...args.inputs, number: "000000000000" } : args.inputs) as Record<string, unknown>,
     },
     "tierstack",
     stack,
@@ -281,12 +309,18 @@ export async function runPlan(stack: string, opts: PlanOptions = {}): Promise<Pl
   }));
   // The GPU capacity model's findings for the configured GPUs (gpu-node/capacity.ts).
   const capacity = stackCapacityWarnings(cfg.tier, cfg.sizes.gpus, cfg.machine.gpu?.model);
-  return { stack, tier: cfg.tier.name, resources, outputs, warnings: [...loaded.warnings, ...cfg.warnings, ...capacity], raw, built, leaks, urns: takeUrns() };
+  const urns = takeUrns();
+  const options = recordedOptions.splice(0, recordedOptions.length);
+  if (urns.length !== raw.length || options.length !== raw.length) throw new PlanError(`recorded ${raw.length} resources, ${urns.length} URNs and ${options.length} option sets: they must match`);
+  const recorded = raw.map((r, i) => ({ ...r, urn: urns[i]?.urn ?? "", ...(options[i] ?? { protect: false }) }));
+  return { stack, tier: cfg.tier.name, resources, outputs, warnings: [...loaded.warnings, ...cfg.warnings, ...capacity], raw, built, leaks, urns, recorded, config: cfg };
 }
 
 /** The printable plan (no raw inputs). */
 export async function planStack(stack: string, opts: PlanOptions = {}): Promise<PlanResult> {
   const run = await runPlan(stack, opts);
   if (run.leaks.length > 0) throw new PlanError(`secret value in plain inputs or outputs at ${run.leaks.join(", ")}`);
-  return { stack: run.stack, tier: run.tier, resources: run.resources, outputs: run.outputs, warnings: run.warnings };
+  const seen = run.recorded.map(fromRecorded);
+  const ctx = { stack: run.stack, config: run.config };
+  return { stack: run.stack, tier: run.tier, resources: run.resources, outputs: run.outputs, warnings: run.warnings, cost: costReport(seen, ctx), policy: policyReport(seen, ctx) };
 }

@@ -8,6 +8,7 @@ import { formatShardMap, parseShardMap } from "@tierstack/shard-map";
 import { images, parseImageRef, type ImageRef } from "../catalog/images.js";
 import { isStageId, stageOrder } from "../catalog/migration.js";
 import { isRegion, regions, zonesOf } from "../catalog/regions.js";
+import { defaultBudgets } from "../catalog/budgets.js";
 import { acceptedMachineTypes, machineInfo, type MachineInfo } from "../catalog/machines.js";
 import { isTierName, sizeKeys, tierNames, tiers, type SizeKey, type TierSpec } from "../catalog/tiers.js";
 
@@ -40,7 +41,7 @@ export const configSchema: ConfigKeySpec[] = [
   { key: "whatsappPhoneNumberId", type: "string", required: true, description: "WhatsApp Cloud API sending phone number id (not secret)" },
   { key: "llamaModel", type: "string", default: "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M", description: "Hugging Face GGUF repo:quant llama-server loads (-hf) when the box has a GPU" },
   { key: "cloudModel", type: "string", default: "openrouter/openai/gpt-4o-mini", description: "LiteLLM model id of the cloud model (through OpenRouter)" },
-  { key: "budgetUsdPerMonth", type: "integer", default: 0, description: "Monthly infrastructure budget in USD: the cost guard refuses a stack whose estimated maximum exceeds it, and the billing budget alerts at it; 0 = the tier's planning figure (catalog/tiers.ts capacity.infraUsdPerMonth)" },
+  { key: "budgetUsdPerMonth", type: "integer", default: 0, description: "Monthly infrastructure budget in USD: the cost guard refuses a stack whose estimated maximum exceeds it, and the billing budget alerts at it; 0 = the tier's default budget (catalog/budgets.ts)" },
   { key: "infraShareMax", type: "string", default: "0.2", description: "Advisory: largest share (0-1, as a string) of the monthly total (infrastructure + LLM) infrastructure may take before the cost report names the three costliest resources" },
   { key: "billingAccount", type: "string", default: "", description: "Billing account id (XXXXXX-XXXXXX-XXXXXX) the stack's billing budget is created on; empty = no billing budget (plan warns)" },
   { key: "projectNumber", type: "string", default: "", description: "The project's number for the billing budget's project filter; empty = looked up from gcp:project at deploy time (gcp.organizations.getProject)" },
@@ -99,7 +100,7 @@ export interface StackConfig {
   gatewayShardMap: string;
   images: Record<string, ImageRef>;
   /** The infrastructure budget (USD a month) and where it comes from. */
-  budget: { usdPerMonth: number; from: "config" | "tier planning figure" };
+  budget: { usdPerMonth: number; from: "config" | "tier default" };
   /** Advisory threshold: infrastructure's largest share of the monthly total. */
   infraShareMax: number;
   /** Billing account of the stack's billing budget; undefined = none. */
@@ -250,9 +251,9 @@ export function parseStackConfig(raw: RawConfig, stack: string): StackConfig {
   }
 
   const budgetRaw = required("budgetUsdPerMonth", "a whole number of USD a month");
-  if (!/^\d+$/.test(budgetRaw)) throw bad("budgetUsdPerMonth", budgetRaw, `a whole number of USD a month ≥ 0 (0 = tier ${tier.name}'s planning figure, ${tier.capacity.infraUsdPerMonth.usd})`);
+  if (!/^\d+$/.test(budgetRaw)) throw bad("budgetUsdPerMonth", budgetRaw, `a whole number of USD a month ≥ 0 (0 = tier ${tier.name}'s default, ${defaultBudgets[tier.name].usdPerMonth}, catalog/budgets.ts)`);
   const budget = Number(budgetRaw) === 0
-    ? { usdPerMonth: tier.capacity.infraUsdPerMonth.usd, from: "tier planning figure" as const }
+    ? { usdPerMonth: defaultBudgets[tier.name].usdPerMonth, from: "tier default" as const }
     : { usdPerMonth: Number(budgetRaw), from: "config" as const };
   const shareRaw = required("infraShareMax", "a number between 0 and 1");
   const infraShareMax = Number(shareRaw);

@@ -169,6 +169,17 @@ function diskPrice(prices: RegionPrices, type: string) {
   return p;
 }
 
+/**
+ * GPUs declared as guestAccelerators beyond the ones the machine type carries. GKE takes the
+ * accelerator of an a2/g2/a3 node as a guestAccelerators entry naming the GPU the machine type
+ * already includes (and where its driver comes from): that entry is the included GPU, priced once
+ * in the machine type. Anything beyond it has no price here (N1 + attached GPUs is not supported).
+ */
+export function extraAccelerators(m: MachinePrice | undefined, accelerators: unknown): number {
+  const declared = list(accelerators).reduce((n: number, a) => n + (num(readPath(a, "count")) ?? 0), 0);
+  return Math.max(0, declared - (m?.gpu?.count ?? 0));
+}
+
 function gpuNote(m: MachinePrice): string {
   return m.gpu ? ` (${m.gpu.count}× ${m.gpu.type} included)` : "";
 }
@@ -178,8 +189,8 @@ const instance: Pricer = (r, ctx) => {
   const prices = ctx.prices(r);
   const machineType = str(r.inputs.machineType);
   if (!machineType) throw new UnpricedError("no machineType");
-  if (list(r.inputs.guestAccelerators).length > 0) throw new UnpricedError("attached guestAccelerators have no price (the platform uses g2/a2/a3 machine types, which carry their GPUs)");
   const m = machine(prices, lastSegment(machineType));
+  if (extraAccelerators(m, r.inputs.guestAccelerators) > 0) throw new UnpricedError(`guestAccelerators beyond the ${m.gpu?.count ?? 0} GPU(s) ${m.machineType} carries have no price (the platform uses g2/a2/a3 machine types, which carry their GPUs)`);
   const spot = readPath(r.inputs, "scheduling.provisioningModel") === "SPOT" || readPath(r.inputs, "scheduling.preemptible") === true;
   const factor = spot ? prices.spot.factor : 1;
   const vm = m.usdPerHour * factor * H;
@@ -289,8 +300,8 @@ export function poolNodes(r: DeclaredResource): { min: number; max: number } {
 const nodePool: Pricer = (r, ctx) => {
   const prices = ctx.prices(r);
   const machineType = str(readPath(r.inputs, "nodeConfig.machineType")) ?? "e2-medium";
-  if (list(readPath(r.inputs, "nodeConfig.guestAccelerators")).length > 0) throw new UnpricedError("attached guestAccelerators have no price (use g2/a2/a3 machine types, which carry their GPUs)");
   const m = machine(prices, machineType);
+  if (extraAccelerators(m, readPath(r.inputs, "nodeConfig.guestAccelerators")) > 0) throw new UnpricedError(`guestAccelerators beyond the ${m.gpu?.count ?? 0} GPU(s) ${m.machineType} carries have no price (use g2/a2/a3 machine types, which carry their GPUs)`);
   const spot = readPath(r.inputs, "nodeConfig.spot") === true || readPath(r.inputs, "nodeConfig.preemptible") === true;
   const factor = spot ? prices.spot.factor : 1;
   const diskGb = num(readPath(r.inputs, "nodeConfig.diskSizeGb")) ?? 100;

@@ -56,7 +56,8 @@ export function projectLlm(demands: readonly LlmDemand[]): LlmProjection {
       usdPerMonth: (d.tokensPerDay / 1e6) * usdPerMTok * DAYS_PER_MONTH,
       source: price.source,
       date: price.date,
-      unverified: !isFirstParty(price.source),
+      // Local models are ours, priced 0 by construction; other prices are unverified unless first-party.
+      unverified: price.source !== "local inference" && !isFirstParty(price.source),
     });
   }
   return {
