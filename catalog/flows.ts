@@ -62,13 +62,14 @@ export interface Flow {
 }
 
 /** Ports the platform's pods listen on (the Fastify services' from the service catalogue). */
-export const workloadPorts: Record<Workload, { serve?: number; metrics?: number; health?: number }> = {
+export const workloadPorts: Record<Workload, { serve?: number; metrics?: number; health?: number; peer?: number }> = {
   "task-queue": { serve: services["task-queue"].port, metrics: services["task-queue"].port },
   "mcp-gateway": { serve: services["mcp-gateway"].port, metrics: services["mcp-gateway"].port },
   brain: { serve: services.brain.port, metrics: services.brain.port },
   litellm: { serve: 4000 },
-  // NATS: client port; 8222 is its HTTP monitoring port (/healthz), probed by the kubelet only.
-  nats: { serve: 4222, health: 8222 },
+  // NATS: client port; 8222 is its HTTP monitoring port (/healthz), probed by the kubelet only;
+  // 6222 is the cluster (route) port, which only the other nodes of a NATS cluster open.
+  nats: { serve: 4222, health: 8222, peer: 6222 },
   // cloudflared serves nothing; --metrics 0.0.0.0:2000 exposes /metrics and /ready.
   cloudflared: { metrics: 2000, health: 2000 },
 };
@@ -112,6 +113,24 @@ export const flows: readonly Flow[] = [
     .map((w): Flow => ({ from: "metrics-collector", to: w, ports: [tcp(workloadPorts[w].metrics as number)], why: "Managed Prometheus scrapes /metrics (PodMonitoring)" })),
 ];
 
+/**
+ * Traffic inside one workload: the nodes of a NATS cluster (tier-100, natsNodes 3 or 5) open
+ * routes to each other on the cluster port (components/nats/nats-cluster.ts). A workload's flow
+ * to itself is allowed only on its `peer` port (flowTableProblems refuses any other), and only a
+ * tier that runs a NATS cluster adds it: tier-50's single node has no peer.
+ */
+export const natsRouteFlow: Flow = {
+  from: "nats",
+  to: "nats",
+  ports: [tcp(workloadPorts.nats.peer as number)],
+  why: "routes between the nodes of the NATS cluster (JetStream's Raft groups replicate over them)",
+};
+
+/** The flow table of a cluster tier: the shared table, plus the NATS routes when NATS is a cluster. */
+export function clusterFlows(natsNodes: number): readonly Flow[] {
+  return natsNodes > 1 ? [...flows, natsRouteFlow] : flows;
+}
+
 /** Destinations no flow may name: a flow to one of them is a mistake in this table. */
 export const neverReached: readonly External[] = ["metadata"];
 
@@ -121,7 +140,10 @@ export function flowTableProblems(table: readonly Flow[]): string[] {
   const seen = new Set<string>();
   for (const f of table) {
     if (neverReached.includes(f.to as External)) problems.push(`${f.from} -> ${f.to}: ${f.to} must never be reached`);
-    if (f.from === f.to) problems.push(`${f.from} -> ${f.to}: a workload does not need a flow to itself`);
+    const peer = (workloads as readonly string[]).includes(f.to) ? workloadPorts[f.to as Workload].peer : undefined;
+    if (f.from === f.to && (peer === undefined || f.ports.some((p) => p.port !== peer))) {
+      problems.push(`${f.from} -> ${f.to}: a workload needs a flow to itself only on its peer port${peer === undefined ? ` (${f.to} has none)` : ` ${peer}`}`);
+    }
     if (f.ports.length === 0) problems.push(`${f.from} -> ${f.to}: no ports`);
     for (const p of f.ports) {
       const key = `${f.from}>${f.to}:${String(p.port)}/${p.protocol}`;
@@ -129,7 +151,8 @@ export function flowTableProblems(table: readonly Flow[]): string[] {
       seen.add(key);
       if ((workloads as readonly string[]).includes(f.to)) {
         const ports = workloadPorts[f.to as Workload];
-        if (p.port !== ports.serve && p.port !== ports.metrics) problems.push(`${f.from} -> ${f.to}: ${String(p.port)} is not a port ${f.to} listens on`);
+        const listens = p.port === ports.serve || p.port === ports.metrics || (f.from === f.to && p.port === ports.peer);
+        if (!listens) problems.push(`${f.from} -> ${f.to}: ${String(p.port)} is not a port ${f.to} listens on`);
       }
     }
   }

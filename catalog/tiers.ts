@@ -168,7 +168,7 @@ export const tiers: Record<TierName, TierSpec> = {
   "tier-100": {
     name: "tier-100",
     summary: "GKE + dedicated vLLM inference node + gVisor learner pool: PostgreSQL HA, Redis standard, 3-node NATS",
-    built: false,
+    built: true,
     issue: "tier-100",
     capacity: {
       agents: 100,
@@ -194,6 +194,7 @@ export const tiers: Record<TierName, TierSpec> = {
       gpus: { default: 1, min: 1, max: 8, unit: "GPUs" },
       gatewayShards: { default: 2, min: 2, max: 8, unit: "shards" },
       gatewayReplicas: { default: 2, min: 2, max: 6, unit: "replicas per shard" },
+      // Odd only (3 or 5): config/config.ts refuses 4, so a majority survives the loss of a node.
       natsNodes: { default: 3, min: 3, max: 5, unit: "nodes" },
       litellmReplicas: { default: 2, min: 2, max: 8, unit: "replicas" },
       learnerPoolMaxNodes: { default: 4, min: 1, max: 50, unit: "nodes" },

@@ -178,6 +178,8 @@ export function parseStackConfig(raw: RawConfig, stack: string): StackConfig {
     sizes[key] = n;
   }
 
+  if (sizes.natsNodes > 1 && sizes.natsNodes % 2 === 0) throw bad("natsNodes", String(sizes.natsNodes), `an odd number of nodes, ${tier.sizes.natsNodes.min}-${tier.sizes.natsNodes.max} on tier ${tier.name} (a NATS cluster keeps a majority through the loss of one node)`, "is even");
+
   const carried = machine.gpu?.count ?? 0;
   if (sizes.gpus > 0 && carried === 0) {
     throw bad("machineType", machineType, `g2-standard-* (L4), a2-highgpu-1g, a3-highgpu-1g for tierstack:gpus = ${sizes.gpus}`, "cannot carry a GPU");

@@ -8,6 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { SingleBox } from "./single-box.js";
 import { Tier50 } from "./tier-50.js";
+import { litellmInternalName, Tier100 } from "./tier-100.js";
 import { namespace, parseStackConfig, secretConfigKeys, type StackConfig } from "../config/config.js";
 import type { TierName } from "../catalog/tiers.js";
 
@@ -43,10 +44,31 @@ export interface Tier50Outputs extends CommonOutputs {
   tunnelId: pulumi.Output<string>;
 }
 
-/** The program's result, one member per built tier (tier-100 joins the union). */
+export interface Tier100Outputs extends CommonOutputs {
+  clusterName: pulumi.Output<string>;
+  /** The zones the regional cluster's platform pools span. */
+  zones: string[];
+  namespace: string;
+  /** Namespaces served by each gateway shard (mcp-gateway-<i>). */
+  gatewayShards: Record<string, string[]>;
+  databaseConnectionName: pulumi.Output<string>;
+  imagePrefix: pulumi.Output<string>;
+  /** nats://… of every NATS node, and the replicas every platform stream is created with. */
+  natsUrls: string[];
+  streamReplicas: number;
+  /** The GPU node pool and the models it serves. */
+  inferencePool: pulumi.Output<string>;
+  inferenceModels: string[];
+  /** The internal load balancer's Service in front of LiteLLM. */
+  litellmInternalService: string;
+  tunnelId: pulumi.Output<string>;
+}
+
+/** The program's result, one member per built tier. */
 export type BuiltStack =
   | { tier: "single-box"; outputs: SingleBoxOutputs; root: SingleBox }
-  | { tier: "tier-50"; outputs: Tier50Outputs; root: Tier50 };
+  | { tier: "tier-50"; outputs: Tier50Outputs; root: Tier50 }
+  | { tier: "tier-100"; outputs: Tier100Outputs; root: Tier100 };
 
 export type StackOutputs = BuiltStack["outputs"];
 
@@ -94,10 +116,37 @@ function buildTier50(cfg: StackConfig, configSecrets: Record<string, pulumi.Outp
   };
 }
 
+function buildTier100(cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>): Extract<BuiltStack, { tier: "tier-100" }> {
+  const t = new Tier100(cfg.stack, { config: cfg, configSecrets });
+  return {
+    tier: "tier-100",
+    root: t,
+    outputs: {
+      tier: cfg.tier.name,
+      publicHostnames: t.publicHostnames,
+      privateHostnames: t.privateHostnames,
+      secretIds: Object.values(t.secrets.secretIds),
+      clusterName: t.cluster.cluster.name,
+      zones: t.zones,
+      namespace: t.namespace,
+      gatewayShards: Object.fromEntries(t.gatewayShards.map((s) => [s.name, s.namespaces])),
+      databaseConnectionName: t.postgres.connectionName,
+      imagePrefix: t.images.imagePrefix,
+      natsUrls: t.nats.layout.nodeUrls,
+      streamReplicas: t.nats.streamReplicas,
+      inferencePool: t.inference.nodePool.name,
+      inferenceModels: t.inference.servers.map((s) => s.litellmName),
+      litellmInternalService: `${t.namespace}/${litellmInternalName}`,
+      tunnelId: t.tunnelId,
+    },
+  };
+}
+
 /** One builder per built tier. */
 export const tierBuilders: { [T in TierName]?: TierBuilder<T> } = {
   "single-box": buildSingleBox,
   "tier-50": buildTier50,
+  "tier-100": buildTier100,
 };
 
 /** Reads and checks the current stack's config (throws ConfigError). */
