@@ -29,7 +29,7 @@ export const credentialShapes: readonly { what: string; pattern: RegExp }[] = [
   { what: "a Slack token", pattern: /\bxox[abprs]-[A-Za-z0-9-]{10,}/ },
   { what: "a Meta (WhatsApp) access token", pattern: /\bEAA[A-Za-z0-9]{40,}/ },
   { what: "a PEM private key", pattern: /-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/ },
-  { what: "a URL with a password", pattern: /\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@'"]+:[^\s@/'"]+@/i },
+  { what: "a URL with a password", pattern: /\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@'"]*:[^\s@/'"]+@/i },
 ];
 
 function shapeOf(value: string): string | undefined {
