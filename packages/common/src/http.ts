@@ -1,5 +1,6 @@
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from "fastify";
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifySchemaValidationError, type FastifyServerOptions } from "fastify";
 import { Registry, collectDefaultMetrics, Histogram } from "prom-client";
+import { JSON_MAX_DEPTH, parseJsonBounded, pointerSegment } from "./json-body.js";
 import { loggerOptions } from "./logger.js";
 
 export interface ServiceAppOptions {
@@ -9,6 +10,13 @@ export interface ServiceAppOptions {
   bodyLimit?: number;
   /** Returns a reason when the service cannot take traffic (a dependency is down); undefined when ready. */
   readiness?: () => Promise<string | undefined> | string | undefined;
+  /**
+   * Parse every application/json body with the kit's bounded parse (parseJsonBounded: size,
+   * UTF-8, depth, member names, numbers) instead of Fastify's. A service whose scopes install
+   * their own application/json parser leaves this unset (Fastify refuses a second parser for a
+   * type) and calls parseJsonBounded from that parser.
+   */
+  json?: { maxDepth?: number };
   /** Extra Fastify options (trustProxy, routerOptions…). */
   fastify?: FastifyServerOptions;
 }
@@ -25,13 +33,44 @@ export interface ServiceApp {
  * A Fastify instance with what every tierstack service shares: pino logs with redaction,
  * /healthz, /readyz and /metrics, request-duration metrics, and an error handler that maps
  * client mistakes to a clear 4xx and never turns them into a 5xx.
+ *
+ * One input contract for the schemas routes declare (Fastify's Ajv defaults would drop unknown
+ * fields and coerce types): a field a schema does not name is refused, never removed
+ * ("body/runat is not a known field (expected …)"); JSON types are taken as written, nothing is
+ * coerced — except that a path or query-string value a schema declares `integer` is read as a
+ * decimal integer, and only when it is one (`0`, `-12`, `16`: no sign `+`, leading zero, exponent,
+ * hex, fraction or spaces; within ±(2^53−1)); anything else stays a string and fails the schema.
+ * A query-string field given twice is an array and fails it too.
  */
 export function createServiceApp(opts: ServiceAppOptions): ServiceApp {
+  const bodyLimit = opts.bodyLimit ?? 1024 * 1024;
   const app = Fastify({
     logger: loggerOptions(opts.logLevel, opts.service),
-    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    bodyLimit,
     logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false, verbose: true } },
+    schemaErrorFormatter,
     ...opts.fastify,
+  });
+  if (opts.json) {
+    const maxDepth = opts.json.maxDepth ?? JSON_MAX_DEPTH;
+    app.removeContentTypeParser("application/json");
+    app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_req, body: Buffer, done) => {
+      let value: unknown;
+      try {
+        value = parseJsonBounded(body, { maxBytes: bodyLimit, maxDepth });
+      } catch (err) {
+        done(err as Error, undefined);
+        return;
+      }
+      done(null, value);
+    });
+  }
+  app.addHook("preValidation", async (req) => {
+    const schema = req.routeOptions.schema;
+    if (!schema) return;
+    decimalIntegers(schema.params, req.params, "params");
+    decimalIntegers(schema.querystring, req.query, "querystring");
   });
   const metrics = new Registry();
   metrics.setDefaultLabels({ service: opts.service });
@@ -82,6 +121,44 @@ export function createServiceApp(opts: ServiceAppOptions): ServiceApp {
     },
     draining: () => isDraining,
   };
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+const DECIMAL_INTEGER = /^(?:0|-?[1-9][0-9]*)$/;
+
+/** Path and query-string values the schema declares `integer`, read when they are decimal integers (see createServiceApp). */
+function decimalIntegers(schema: unknown, data: unknown, part: string): void {
+  if (!isRecord(schema) || !isRecord(schema.properties) || !isRecord(data)) return;
+  for (const [key, prop] of Object.entries(schema.properties)) {
+    if (!isRecord(prop) || prop.type !== "integer" || !Object.hasOwn(data, key)) continue;
+    const v = data[key];
+    if (typeof v !== "string" || !DECIMAL_INTEGER.test(v)) continue;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n)) throw new HttpError(400, `${part}/${pointerSegment(key)} must be an integer within ±(2^53-1)`);
+    data[key] = n;
+  }
+}
+
+const fieldName = (k: string) => (/^[\w$-]{1,64}$/.test(k) ? k : JSON.stringify(pointerSegment(k)));
+
+/**
+ * Fastify's message for a failed schema ("body/priority must be integer"), except that an unknown
+ * field is named with the fields the schema expects ("body/runat is not a known field (expected
+ * queue, payload, …)").
+ */
+function schemaErrorFormatter(errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const parts = errors.map((e) => {
+    const at = dataVar + (e.instancePath || "");
+    if (e.keyword === "additionalProperties") {
+      const extra = String((e.params as { additionalProperty?: unknown }).additionalProperty);
+      const props = (e as { parentSchema?: { properties?: Record<string, unknown> } }).parentSchema?.properties;
+      const expected = props ? ` (expected ${Object.keys(props).join(", ") || "none"})` : "";
+      return `${at}/${fieldName(extra)} is not a known field${expected}`;
+    }
+    return `${at} ${e.message ?? "is invalid"}`;
+  });
+  return new Error(parts.join(", "));
 }
 
 /** The status for an error caused by the client, or undefined for a server fault. */
