@@ -1,4 +1,4 @@
-import { agentOf, AgentTokens, createServiceApp, pingReadiness, HttpError, requireAgent, type ServiceApp } from "@tierstack/common";
+import { agentOf, AgentTokens, createServiceApp, HttpError, JSON_MAX_DEPTH, pingReadiness, requireAgent, type ServiceApp } from "@tierstack/common";
 import type { TaskQueueConfig } from "./config.js";
 import { TaskQueue } from "./queue.js";
 import type { OutboxRelay } from "./relay.js";
@@ -16,8 +16,15 @@ export interface TaskQueueApp extends ServiceApp {
   relay?: OutboxRelay;
 }
 
+/*
+ * The input contract (README "Errors"): every schema is closed (additionalProperties: false, and
+ * the kit refuses an unknown field instead of dropping it), JSON types are taken as written, path
+ * and query integers are decimal digits (the kit's one documented coercion), and every body has
+ * passed the kit's bounded JSON parse (size, UTF-8, depth, member names, numbers) before a schema
+ * or a size check walks it.
+ */
 const QUEUE = { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" } as const;
-const ID_PARAMS = { type: "object", required: ["id"], properties: { id: { type: "integer", minimum: 1, maximum: Number.MAX_SAFE_INTEGER } } } as const;
+const ID_PARAMS = { type: "object", required: ["id"], additionalProperties: false, properties: { id: { type: "integer", minimum: 1, maximum: Number.MAX_SAFE_INTEGER } } } as const;
 const TOKEN = { type: "string", minLength: 1, maxLength: 64 } as const;
 
 const enqueueItem = {
@@ -34,17 +41,20 @@ const enqueueItem = {
   },
 } as const;
 
-const claimBody = {
+/** A lease length: 1 s up to LEASE_SECONDS_MAX, checked by the schema, before anything happens. */
+const leaseSecondsSchema = (max: number) => ({ type: "integer", minimum: 1, maximum: max }) as const;
+
+const claimSchema = (leaseMax: number, waitMax: number) => ({
   type: "object",
   required: ["queues"],
   additionalProperties: false,
   properties: {
     queues: { type: "array", minItems: 1, maxItems: 20, items: QUEUE },
     limit: { type: "integer", minimum: 1, maximum: 100 },
-    leaseSeconds: { type: "integer", minimum: 1 },
-    waitMs: { type: "integer", minimum: 0, maximum: 30_000 },
+    leaseSeconds: leaseSecondsSchema(leaseMax),
+    waitMs: { type: "integer", minimum: 0, maximum: waitMax },
   },
-} as const;
+}) as const;
 
 interface ClaimBody {
   queues: string[];
@@ -71,6 +81,7 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
     service: "task-queue",
     logLevel: config.logLevel,
     bodyLimit: Math.max(1024 * 1024, config.payloadMaxBytes * 4),
+    json: { maxDepth: JSON_MAX_DEPTH },
     readiness: pingReadiness("database", () => store.ping()),
   });
   const { app } = svc;
@@ -85,16 +96,17 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
   const relay = deps.relay?.(svc);
   const nudge = () => relay?.nudge();
 
-  const sizeCheck = (what: string, v: unknown) => {
+  // Safe to stringify: the body's depth is bounded (JSON_MAX_DEPTH) by the kit's parse.
+  const sizeCheck = (at: string, v: unknown) => {
     const n = Buffer.byteLength(JSON.stringify(v ?? null));
-    if (n > config.payloadMaxBytes) throw new HttpError(413, `${what} is ${n} bytes; the limit is ${config.payloadMaxBytes}`);
+    if (n > config.payloadMaxBytes) throw new HttpError(413, `${at} is ${n} bytes; the limit is ${config.payloadMaxBytes}`);
   };
-  const toInput = (b: EnqueueBody): EnqueueInput => {
-    sizeCheck("payload", b.payload);
+  const toInput = (b: EnqueueBody, at: string): EnqueueInput => {
+    sizeCheck(`${at}/payload`, b.payload);
     let runAt: number | undefined;
     if (b.runAt !== undefined) {
       runAt = Date.parse(b.runAt);
-      if (Number.isNaN(runAt)) throw new HttpError(400, `runAt ${JSON.stringify(b.runAt)} is not a date-time`);
+      if (!Number.isFinite(runAt)) throw new HttpError(400, `${at}/runAt ${JSON.stringify(b.runAt)} is not a date-time`);
     }
     return { queue: b.queue, payload: b.payload ?? null, priority: b.priority ?? 0, runAt, maxAttempts: b.maxAttempts ?? config.maxAttemptsDefault, idempotencyKey: b.idempotencyKey };
   };
@@ -104,11 +116,8 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
     if (o.status === "stale") throw new HttpError(409, staleMessage);
     throw new HttpError(409, `task ${id} is ${o.task?.state}`);
   };
-  const leaseSeconds = (v: number | undefined) => {
-    const s = v ?? config.leaseSecondsDefault;
-    if (s > config.leaseSecondsMax) throw new HttpError(400, `leaseSeconds ${s} exceeds the maximum ${config.leaseSecondsMax}`);
-    return s;
-  };
+  const claimBody = claimSchema(config.leaseSecondsMax, 30_000);
+  const leaseSeconds = (v: number | undefined) => v ?? config.leaseSecondsDefault;
   const stale = (id: number) => `lease on task ${id} is stale: expired, reclaimed or not yours`;
 
   app.addHook("preClose", async () => {
@@ -123,7 +132,7 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
     v1.addHook("onRequest", requireAgent(tokens)); // before body parsing: a stranger gets 401, never a 400 or 413
 
     v1.post<{ Body: EnqueueBody }>("/tasks", { schema: { body: enqueueItem } }, async (req, reply) => {
-      const [r] = await queue.enqueue([toInput(req.body)]);
+      const [r] = await queue.enqueue([toInput(req.body, "body")]);
       nudge();
       return reply.code(r?.created ? 201 : 200).send(r);
     });
@@ -131,7 +140,7 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
     v1.post<{ Body: { tasks: EnqueueBody[] } }>("/tasks/batch", {
       schema: { body: { type: "object", required: ["tasks"], additionalProperties: false, properties: { tasks: { type: "array", minItems: 1, maxItems: 1000, items: enqueueItem } } } },
     }, async (req) => {
-      const results = await queue.enqueue(req.body.tasks.map(toInput));
+      const results = await queue.enqueue(req.body.tasks.map((t, i) => toInput(t, `body/tasks/${i}`)));
       nudge();
       return { results };
     });
@@ -145,16 +154,17 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
     });
 
     v1.post<{ Params: { id: number }; Body: { leaseToken: string; leaseSeconds?: number } }>("/tasks/:id/heartbeat", {
-      schema: { params: ID_PARAMS, body: { type: "object", required: ["leaseToken"], additionalProperties: false, properties: { leaseToken: TOKEN, leaseSeconds: { type: "integer", minimum: 1 } } } },
+      schema: { params: ID_PARAMS, body: { type: "object", required: ["leaseToken"], additionalProperties: false, properties: { leaseToken: TOKEN, leaseSeconds: leaseSecondsSchema(config.leaseSecondsMax) } } },
     }, async (req) => answer(await store.heartbeat(req.params.id, req.body.leaseToken, leaseSeconds(req.body.leaseSeconds)), req.params.id, stale(req.params.id)));
 
     v1.post<{ Params: { id: number }; Body: { leaseToken: string; result?: unknown; next?: ClaimBody } }>("/tasks/:id/complete", {
       schema: {
         params: ID_PARAMS,
-        body: { type: "object", required: ["leaseToken"], additionalProperties: false, properties: { leaseToken: TOKEN, result: {}, next: { ...claimBody, properties: { ...claimBody.properties, waitMs: { type: "integer", minimum: 0, maximum: 0 } } } } },
+        // `next` is validated with the rest, so an invalid one is refused before the completion.
+        body: { type: "object", required: ["leaseToken"], additionalProperties: false, properties: { leaseToken: TOKEN, result: {}, next: claimSchema(config.leaseSecondsMax, 0) } },
       },
     }, async (req) => {
-      sizeCheck("result", req.body.result);
+      sizeCheck("body/result", req.body.result);
       const out = answer(await queue.complete({ id: req.params.id, leaseToken: req.body.leaseToken, result: req.body.result ?? null }), req.params.id, stale(req.params.id));
       nudge();
       // "Complete and claim the next": one round trip per cycle for an agent working a queue.

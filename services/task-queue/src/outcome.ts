@@ -1,5 +1,5 @@
 import { backoffDelay, type BackoffPolicy } from "@tierstack/common";
-import type { Dialect } from "./dialect.js";
+import { stored, type Dialect } from "./dialect.js";
 import { rowToTask, type TaskRow } from "./rows.js";
 import type { Outcome } from "./types.js";
 
@@ -31,6 +31,6 @@ export function decideFailure(t: { attempts: number; max_attempts: number }, ret
  */
 export function missed(d: Dialect, row: TaskRow | undefined, miss: "stale" | "conflict", completionToken?: string): Outcome {
   if (!row) return { status: "not_found" };
-  if (completionToken !== undefined && row.state === "completed" && row.lease_token === completionToken) return { status: "ok", task: rowToTask(d, row) };
+  if (completionToken !== undefined && row.state === "completed" && stored.text(row.lease_token) === completionToken) return { status: "ok", task: rowToTask(d, row) };
   return { status: miss, task: rowToTask(d, row) };
 }

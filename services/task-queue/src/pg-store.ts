@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import pg from "pg";
 import { migratePostgres } from "@tierstack/common";
-import { postgres as d } from "./dialect.js";
+import { postgres as d, stored } from "./dialect.js";
 import { newLeaseToken } from "./lease-token.js";
 import { PgWakeListener } from "./pg-wake.js";
 import { decideFailure, missed } from "./outcome.js";
@@ -39,7 +39,7 @@ function withEvents(t: Transition): string {
 const ENQUEUE = `
   WITH input AS (
     SELECT i.*, nextval('tasks_id_seq') AS new_id
-    FROM unnest($1::text[], $2::int[], $3::float8[], $4::int[], $5::jsonb[], $6::text[]) WITH ORDINALITY
+    FROM unnest($1::text[], $2::int[], $3::float8[], $4::int[], $5::json[], $6::text[]) WITH ORDINALITY
       AS i(queue, priority, run_at_ms, max_attempts, payload, idem, n)
   ), ins AS (
     INSERT INTO tasks (id, ${NEW_TASK_COLUMNS})
@@ -74,7 +74,7 @@ const CLAIM_MANY = claimSql(true);
 
 const COMPLETE = `
   WITH input AS (
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[]) AS i(id, token, result)
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::json[]) AS i(id, token, result)
   ), done AS (
     UPDATE tasks t SET ${completeSet(d, "i.result")}
     FROM input i
@@ -105,8 +105,12 @@ export class PgTaskStore implements TaskStore {
     await migratePostgres(this.pool, "task-queue", this.opts.schema, postgresMigrations);
   }
 
-  /** The hot, fixed-shape statements run prepared (parsed and planned once per connection); the rest plan per call. */
-  private async rows<R = TaskRow>(sql: string, values: unknown[] = []): Promise<R[]> {
+  /**
+   * The hot, fixed-shape statements run prepared (parsed and planned once per connection); the rest
+   * plan per call. Every parameter is bound as dialect.ts's `stored` says.
+   */
+  private async rows<R = TaskRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    const values = params.map(stored.param);
     return (await this.pool.query(PREPARED.has(sql) ? { name: PREPARED.get(sql), text: sql, values } : { text: sql, values })).rows as R[];
   }
   private async row(id: number): Promise<TaskRow | undefined> {
@@ -124,7 +128,7 @@ export class PgTaskStore implements TaskStore {
   async enqueue(items: EnqueueInput[]): Promise<EnqueueResult[]> {
     const col = (f: (i: EnqueueInput) => unknown) => items.map(f);
     const rows = await this.rows<TaskRow & { input_n: string }>(ENQUEUE, [col((i) => i.queue), col((i) => i.priority), col((i) => i.runAt ?? null),
-      col((i) => i.maxAttempts), col((i) => JSON.stringify(i.payload ?? null)), col((i) => i.idempotencyKey ?? null), this.channel]);
+      col((i) => i.maxAttempts), col((i) => stored.json(i.payload)), col((i) => i.idempotencyKey ?? null), this.channel]);
     const out: EnqueueResult[] = [];
     for (const [k, it] of items.entries()) {
       const r = rows[k];
@@ -161,14 +165,14 @@ export class PgTaskStore implements TaskStore {
   }
 
   async complete(reqs: CompleteRequest[]): Promise<Outcome[]> {
-    const rows = await this.rows(COMPLETE, [reqs.map((r) => r.id), reqs.map((r) => r.leaseToken), reqs.map((r) => JSON.stringify(r.result ?? null))]);
+    const rows = await this.rows(COMPLETE, [reqs.map((r) => r.id), reqs.map((r) => r.leaseToken), reqs.map((r) => stored.json(r.result))]);
     const byId = new Map(rows.map((r) => [Number(r.id), r]));
     const missing = reqs.filter((r) => !byId.has(r.id)).map((r) => r.id);
     const current = new Map((missing.length ? await this.rows("SELECT * FROM tasks WHERE id = ANY($1::bigint[])", [missing]) : []).map((r) => [Number(r.id), r]));
     return reqs.map((r): Outcome => {
       const done = byId.get(r.id);
       // Two requests for one task in a batch: only the one whose token completed it is ok.
-      if (done) return done.lease_token === r.leaseToken ? { status: "ok", task: rowToTask(d, done) } : { status: "stale", task: rowToTask(d, done) };
+      if (done) return stored.text(done.lease_token) === r.leaseToken ? { status: "ok", task: rowToTask(d, done) } : { status: "stale", task: rowToTask(d, done) };
       return missed(d, current.get(r.id), "stale", r.leaseToken);
     });
   }
@@ -206,14 +210,15 @@ export class PgTaskStore implements TaskStore {
   async requeueDead(id: number): Promise<Outcome> {
     const [row] = await this.rows(withEvents(S.requeue), [id]);
     if (!row) return missed(d, await this.row(id), "conflict");
-    await this.notify([row.queue]);
-    return { status: "ok", task: rowToTask(d, row) };
+    const task = rowToTask(d, row);
+    await this.notify([task.queue]);
+    return { status: "ok", task };
   }
 
   async reapExpired(): Promise<{ requeued: number; dead: number }> {
     const rows = await this.rows(withEvents(S.reap));
     const ready = rows.filter((r) => r.state === "ready");
-    await this.notify(ready.map((r) => r.queue));
+    await this.notify(ready.map((r) => stored.text(r.queue)));
     return { requeued: ready.length, dead: rows.length - ready.length };
   }
 
@@ -243,7 +248,7 @@ export class PgTaskStore implements TaskStore {
   }
 
   async depth(): Promise<DepthRow[]> {
-    return (await this.rows<DepthRow & { count: string }>(S.depth)).map((r) => ({ queue: r.queue, state: r.state, count: Number(r.count) }));
+    return (await this.rows<DepthRow & { count: string }>(S.depth)).map((r) => ({ queue: stored.text(r.queue), state: r.state, count: Number(r.count) }));
   }
 
   async outboxLag(): Promise<{ unpublished: number; oldestSeconds: number }> {

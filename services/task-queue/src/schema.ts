@@ -3,9 +3,9 @@ import { postgres, sqlite, type Dialect } from "./dialect.js";
 
 /**
  * One schema, two dialects (the slots in dialect.ts). Times are epoch milliseconds on SQLite and
- * timestamptz on PostgreSQL; JSON is TEXT and jsonb. The indexes are partial (ADR 0010): the
- * claim path sees only ready tasks, the reaper only running ones, the relay only unpublished
- * events, so a long history of finished work costs disk, not claim time.
+ * timestamptz on PostgreSQL; JSON is TEXT and json (jsonb in version 1). The indexes are partial
+ * (ADR 0010): the claim path sees only ready tasks, the reaper only running ones, the relay only
+ * unpublished events, so a long history of finished work costs disk, not claim time.
  */
 const tables = ({ ddl: d }: Dialect) => `
 CREATE TABLE tasks (
@@ -45,7 +45,28 @@ CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
 CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
 `;
 
-const migrations = (d: Dialect): Migration[] => [{ version: 1, name: "tasks_and_outbox", sql: tables(d) }];
+/**
+ * Version 2: values stored as dialect.ts's `stored` says. PostgreSQL's JSON columns become `json`
+ * (JSON text, as SQLite's TEXT: every string and the members' order kept; `jsonb` refused
+ * \u0000 and lone surrogates and reordered members). Both stores now keep text columns through
+ * the kit's text codec, whose escape is U+0010: a U+0010 already stored is doubled, so it reads
+ * back as itself. (The rewrite of the PostgreSQL table holds its lock for the length of a table
+ * scan; the UPDATE touches only rows holding a U+0010, in practice none.)
+ */
+const storedValues = (d: Dialect) => {
+  const dle = d.char(16);
+  const cols = ["queue", "idempotency_key", "last_error", "lease_token", "lease_owner"];
+  const t = d.ddl.jsonText;
+  const alter = d.ddl.json === t ? "" : `ALTER TABLE tasks ALTER COLUMN payload TYPE ${t} USING payload::${t}, ALTER COLUMN result TYPE ${t} USING result::${t};\n`;
+  return `${alter}UPDATE tasks SET ${cols.map((c) => `${c} = replace(${c}, ${dle}, ${dle} || ${dle})`).join(", ")}
+  WHERE ${cols.map((c) => `${c} LIKE '%' || ${dle} || '%'`).join(" OR ")};
+UPDATE outbox SET queue = replace(queue, ${dle}, ${dle} || ${dle}) WHERE queue LIKE '%' || ${dle} || '%';`;
+};
+
+const migrations = (d: Dialect): Migration[] => [
+  { version: 1, name: "tasks_and_outbox", sql: tables(d) },
+  { version: 2, name: "stored_values", sql: storedValues(d) },
+];
 
 export const sqliteMigrations = migrations(sqlite);
 export const postgresMigrations = migrations(postgres);

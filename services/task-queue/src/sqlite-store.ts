@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type Database from "better-sqlite3";
 import { migrateSqlite } from "@tierstack/common";
-import { sqlite as d } from "./dialect.js";
+import { sqlite as d, stored } from "./dialect.js";
 import { newLeaseToken } from "./lease-token.js";
 import { decideFailure, missed } from "./outcome.js";
 import { rowToOutbox, rowToTask, type OutboxDbRow, type TaskRow } from "./rows.js";
@@ -27,8 +27,8 @@ const claimSql = (many: boolean) => `UPDATE tasks SET ${claimSet(d, "$1", "$2", 
 const COMPLETE = `UPDATE tasks SET ${completeSet(d, "$3")} WHERE id = $1 AND ${fenced(d, "$2")} RETURNING *`;
 const OUTBOX = `INSERT INTO outbox (queue, event, task_id, attempt, created_at) VALUES ($1, $2, $3, $4, ${d.now})`;
 
-/** `$1…$n` bind by name in better-sqlite3; `$now` is the transaction's one time. */
-const bind = (values: readonly unknown[], now: number) => Object.fromEntries([["now", now], ...values.map((v, i) => [String(i + 1), v])]) as Record<string, unknown>;
+/** `$1…$n` bind by name in better-sqlite3; `$now` is the transaction's one time. Every parameter as dialect.ts's `stored` says. */
+const bind = (values: readonly unknown[], now: number) => Object.fromEntries([["now", now], ...values.map((v, i) => [String(i + 1), stored.param(v)])]) as Record<string, unknown>;
 
 export class SqliteTaskStore implements TaskStore {
   readonly kind = "sqlite" as const;
@@ -60,7 +60,7 @@ export class SqliteTaskStore implements TaskStore {
     return this.db.transaction(() => fn(Date.now())).immediate();
   }
   private events(rows: TaskRow[], rules: Transition["events"], now: number): void {
-    for (const r of rows) for (const e of eventsFor(rules, r.state)) this.q(OUTBOX).run(bind([r.queue, e, r.id, r.attempts], now));
+    for (const r of rows) for (const e of eventsFor(rules, r.state)) this.q(OUTBOX).run(bind([stored.text(r.queue), e, r.id, r.attempts], now));
   }
   /** One shared transition (transitions.ts) and its outbox rows, inside the caller's transaction. */
   private apply(t: Transition, values: readonly unknown[], now: number): TaskRow[] {
@@ -78,7 +78,7 @@ export class SqliteTaskStore implements TaskStore {
   async enqueue(items: EnqueueInput[]): Promise<EnqueueResult[]> {
     const out = this.write((now) =>
       items.map((it): EnqueueResult => {
-        const [r] = this.all(INSERT, [it.queue, it.priority, it.runAt ?? null, it.maxAttempts, JSON.stringify(it.payload ?? null), it.idempotencyKey ?? null], now);
+        const [r] = this.all(INSERT, [it.queue, it.priority, it.runAt ?? null, it.maxAttempts, stored.json(it.payload), it.idempotencyKey ?? null], now);
         if (r) this.events([r], EVENTS.enqueue, now);
         return r ? { task: rowToTask(d, r), created: true } : { task: rowToTask(d, this.all(S.byKey, [it.queue, it.idempotencyKey], now)[0] as TaskRow), created: false };
       }),
@@ -105,7 +105,7 @@ export class SqliteTaskStore implements TaskStore {
   async complete(reqs: CompleteRequest[]): Promise<Outcome[]> {
     return this.write((now) =>
       reqs.map((r): Outcome => {
-        const [row] = this.all(COMPLETE, [r.id, r.leaseToken, JSON.stringify(r.result ?? null)], now);
+        const [row] = this.all(COMPLETE, [r.id, r.leaseToken, stored.json(r.result)], now);
         if (!row) return missed(d, this.row(r.id), "stale", r.leaseToken);
         this.events([row], EVENTS.complete, now);
         return { status: "ok", task: rowToTask(d, row) };
@@ -179,7 +179,7 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async depth(): Promise<DepthRow[]> {
-    return this.q(S.depth).all() as DepthRow[];
+    return (this.q(S.depth).all() as DepthRow[]).map((r) => ({ ...r, queue: stored.text(r.queue) }));
   }
 
   async outboxLag(): Promise<{ unpublished: number; oldestSeconds: number }> {
