@@ -61,6 +61,14 @@ describe.each(impls)("stored values on $name", ({ skip, open }) => {
       { numRuns: 40 },
     );
   });
+
+  it.skipIf(skip)("a runAt comes back to the millisecond, however far from 1970", async () => {
+    // PostgreSQL's to_timestamp(ms / 1000.0) went through a float8: 9698-08-16T15:18:37.839Z came back .838Z.
+    const times = ["9698-08-16T15:18:37.839Z", "9999-12-31T23:59:59.999Z", "0001-01-01T00:00:00.001Z", "1969-12-31T23:59:59.999Z", "1970-01-01T00:00:00.001Z", "2262-04-11T23:47:16.855Z"];
+    const out = await store.enqueue(times.map((t) => item("far-times", { runAt: Date.parse(t) })));
+    expect(out.map((o) => o.task.runAt)).toEqual(times);
+    expect((await store.list({ queue: "far-times", limit: 10 })).map((t) => t.runAt)).toEqual(times);
+  });
 });
 
 // Version 2 of the schema on a database version 1 wrote: a U+0010 stored before the codec reads
