@@ -3,75 +3,16 @@
  * key, row mapping and the pending-messages query.
  */
 import { createHash } from "node:crypto";
+import { decodeText, encodeText } from "@tierstack/common";
 import type { DeadLetter, DeadLetterInput, InboundMessage, Learner, OutboundRow, UsageRow } from "./types.js";
 
 export type Row = Record<string, unknown>;
 
-/*
- * The text codec: decided once, applied by both stores to every string they bind and every
- * string they read, so both accept every JavaScript string and return it unchanged.
- *
- * Why: PostgreSQL's text (and json/jsonb) refuses U+0000 outright ("invalid byte sequence for
- * encoding UTF8: 0x00"), and neither store keeps a lone surrogate (an unpaired U+D800–U+DFFF,
- * which JSON.parse produces from "\ud800"): PostgreSQL stores U+FFFD, SQLite stores the WTF-8
- * bytes and reads back three U+FFFD. Refusing such text is not an option for webhooks (a
- * non-2xx makes Meta or Stripe redeliver for days), so it is encoded instead, with U+0010 (DLE,
- * "data link escape") as the escape character:
- *
- *   U+0010                 → U+0010 U+0010
- *   U+0000                 → U+0010 "0"
- *   a lone surrogate U+Dxxx → U+0010 "dxxx" (four lowercase hex digits)
- *
- * Every other character, including well-formed surrogate pairs, is stored as it is, so ordinary
- * text is stored unchanged and the encoding is character-local: prefixes ('reply:' || wa_id),
- * equality, uniqueness and substring searches for digits behave on encoded values as on the
- * originals. Decoding leaves a U+0010 not followed by one of those forms as it is.
- */
-const ESC = "\u0010";
-// eslint-disable-next-line no-control-regex -- NUL and DLE are exactly what this matches
-const NEEDS_ENCODING = /[\u0000\u0010]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const ENCODED_SURROGATE = /^d[89a-f][0-9a-f]{2}$/;
-
-export function encodeText(s: string): string {
-  if (!NEEDS_ENCODING.test(s)) return s;
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x10) out += ESC + ESC;
-    else if (c === 0) out += ESC + "0";
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      out += s[i]! + s[i + 1]!;
-      i++;
-    } else if (c >= 0xd800 && c <= 0xdfff) out += ESC + c.toString(16);
-    else out += s[i]!;
-  }
-  return out;
-}
-
-export function decodeText(s: string): string {
-  if (!s.includes(ESC)) return s;
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i]!;
-    if (ch !== ESC) {
-      out += ch;
-      continue;
-    }
-    const next = s[i + 1];
-    const hex = s.slice(i + 1, i + 5);
-    if (next === ESC) {
-      out += ESC;
-      i++;
-    } else if (next === "0") {
-      out += "\u0000";
-      i++;
-    } else if (ENCODED_SURROGATE.test(hex)) {
-      out += String.fromCharCode(parseInt(hex, 16));
-      i += 4;
-    } else out += ch;
-  }
-  return out;
-}
+// The text codec (encodeText/decodeText: U+0010 escapes NUL, itself and lone surrogates) is the
+// platform's, in the kit (packages/common/src/text-codec.ts), shared with the task queue. Both
+// stores apply it to every string they bind and read; the brain encodes rather than refuses such
+// text because a non-2xx makes Meta or Stripe redeliver a webhook for days.
+export { decodeText, encodeText };
 
 /** A statement's parameters as the stores bind them: every string, also inside arrays (PostgreSQL's unnest), encoded. */
 export function encodeParams(params: readonly unknown[]): unknown[] {
