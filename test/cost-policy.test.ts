@@ -360,6 +360,15 @@ describe("tierstack cost and its chart", () => {
     expect(table).toMatch(/^tier-100 +tier-100 +\$3,972\.92 +\$7,493\.83 +\$12,047\.89 +\$19,541\.72 +38%/m);
   });
 
+  it("the command refuses an unknown stack or option in one line", async () => {
+    const io = { out: "", err: "" };
+    const sink = { out: (s: string) => void (io.out += s), err: (s: string) => void (io.err += s) };
+    expect(await main(["cost", "--stack", "nope"], sink)).toBe(1);
+    expect(await main(["cost", "--pretty"], sink)).toBe(2);
+    expect(io.err.trim().split("\n")).toEqual([expect.stringMatching(/^cost nope: unknown stack "nope"/), expect.stringMatching(/^cost: unknown option --pretty; usage: tierstack cost/)]);
+    expect(io.out).toBe("");
+  });
+
   it("docs/cost-chart.svg is the chart of these figures (regenerate: npx tsx cli/main.ts cost --svg docs/cost-chart.svg)", () => {
     const svg = readFileSync(join(repoRoot, "docs", "cost-chart.svg"), "utf8");
     for (const row of rows) {
