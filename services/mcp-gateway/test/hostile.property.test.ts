@@ -1,4 +1,5 @@
 /**
+ * (Over 300 lines on purpose: one property test per HTTP API, with its generators beside it.)
  * Hostile requests (fast-check) against a running gateway with real replicas (SDK servers, SSE and JSON
  * answers, and the spec-built 2026-07-28 server): deep nesting, NUL and lone surrogates, huge and
  * non-finite numbers, unknown members, wrong types, oversized and non-UTF-8 bodies, batches, duplicate

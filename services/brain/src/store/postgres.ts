@@ -1,3 +1,9 @@
+/**
+ * The brain's PostgreSQL store: every statement of the BrainStore interface for PostgreSQL.
+ * Over 300 lines on purpose: each method is one transaction whose locking order (inbox row before
+ * learner row, ADR 0032) must be read together with the others; the schema, row mapping and text
+ * codec it shares with the SQLite store live in schema.ts and rows.ts.
+ */
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { migratePostgres, openPgPool, parseDatabaseUrl } from "@tierstack/common";

@@ -1,3 +1,8 @@
+/**
+ * The brain's SQLite store: every statement of the BrainStore interface for SQLite, with the
+ * write-ahead durability split of ADR 0031. Over 300 lines on purpose: one file per store keeps
+ * each transaction beside its PostgreSQL twin's shape; what the two share is in schema.ts/rows.ts.
+ */
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import { open, type FileHandle } from "node:fs/promises";

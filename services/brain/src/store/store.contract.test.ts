@@ -1,3 +1,7 @@
+/**
+ * The BrainStore contract, run against both stores on the real databases. Over 300 lines on
+ * purpose: one contract suite per store interface, every behaviour asserted once for both.
+ */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
