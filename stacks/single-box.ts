@@ -6,10 +6,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/config.js";
 import { edgeRoutes } from "../catalog/edge.js";
+import { stackBudget } from "./budget.js";
 import type { SecretName } from "../catalog/secrets.js";
 import { singleBoxBoot, sqlitePaths, type BootSpec } from "./single-box/units.js";
 import { AccessGate } from "../components/access.js";
-import { BillingBudget } from "../components/budget.js";
 import { renderCloudInit } from "./single-box/cloud-init.js";
 import { DataDisk } from "../components/data-disk.js";
 import { PlatformNetwork } from "../components/network.js";
@@ -118,15 +118,7 @@ export class SingleBox extends pulumi.ComponentResource {
     }, { parent: this, dependsOn: [this.secrets] });
 
     // The runtime cost guard: the billing account's admins hear of spend at the budget.
-    if (cfg.billingAccount !== undefined) {
-      new BillingBudget(`${name}-budget`, {
-        billingAccount: cfg.billingAccount,
-        project: cfg.project,
-        ...(cfg.projectNumber !== undefined ? { projectNumber: cfg.projectNumber } : {}),
-        displayName: `tierstack ${cfg.stack}`.slice(0, 60),
-        amountUsdPerMonth: cfg.budget.usdPerMonth,
-      }, parent);
-    }
+    stackBudget(name, cfg, parent);
 
     this.vmName = this.vm.instance.name;
     this.dataDiskName = this.dataDisk.disk.name;

@@ -44,6 +44,7 @@ import { assignGatewayShards, federatedGatewayName, mcpServerTargets, type Gatew
 import { Tier50Secrets, tier50SecretId, type Tier50SecretName } from "./tier-50/secrets.js";
 import { addressRanges, cpuTarget, namespaceName, releaseChannel, runAs, servicesPool } from "./tier-50/shape.js";
 import { clusterZones, inferenceBounds, natsShape, nodePools, postgresTier, redisMemoryGb, workloadShapes } from "./tier-100/shape.js";
+import { stackBudget } from "./budget.js";
 
 export interface Tier100Args {
   config: StackConfig;
@@ -458,6 +459,8 @@ export class Tier100 extends pulumi.ComponentResource {
       },
     }, { parent: this, provider, dependsOn: [namespace] });
 
+    // The runtime cost guard: the billing account's admins hear of spend at the budget.
+    stackBudget(name, cfg, { parent: this });
     this.registerOutputs({ cluster: this.cluster.cluster.name, tunnelId: this.tunnelId });
   }
 

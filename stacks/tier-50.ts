@@ -32,6 +32,7 @@ import { tier50Edge } from "./tier-50/edge.js";
 import { assignGatewayShards, federatedGatewayName, mcpServerTargets, type GatewayShard } from "./tier-50/gateway.js";
 import { Tier50Secrets, tier50SecretId, type Tier50SecretName } from "./tier-50/secrets.js";
 import { addressRanges, cpuTarget, namespaceName, natsVolume, nodePools, releaseChannel, runAs, servicesPool, workloadShapes } from "./tier-50/shape.js";
+import { stackBudget } from "./budget.js";
 
 export interface Tier50Args {
   config: StackConfig;
@@ -458,6 +459,8 @@ export class Tier50 extends pulumi.ComponentResource {
       dependsOn: [namespace],
     }, parent);
 
+    // The runtime cost guard: the billing account's admins hear of spend at the budget.
+    stackBudget(name, cfg, { parent: this });
     this.registerOutputs({ cluster: this.cluster.cluster.name, tunnelId: this.tunnelId });
   }
 }
