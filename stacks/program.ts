@@ -83,15 +83,17 @@ function buildSingleBox(cfg: StackConfig, configSecrets: Record<string, pulumi.O
     tier: "single-box",
     root: box,
     outputs: {
-      tier: cfg.tier.name,
-      publicHostnames: box.publicHostnames,
-      privateHostnames: box.privateHostnames,
+      ...commonOutputs(cfg, box),
       vmName: box.vmName,
       dataDisk: box.dataDiskName,
       tunnelId: box.tunnelId,
-      secretIds: Object.values(box.secrets.secretIds),
     },
   };
+}
+
+/** The outputs every tier exports. */
+function commonOutputs(cfg: StackConfig, t: { publicHostnames: string[]; privateHostnames: string[]; secrets: { secretIds: Record<string, string> } }): CommonOutputs {
+  return { tier: cfg.tier.name, publicHostnames: t.publicHostnames, privateHostnames: t.privateHostnames, secretIds: Object.values(t.secrets.secretIds) };
 }
 
 function buildTier50(cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>): Extract<BuiltStack, { tier: "tier-50" }> {
@@ -100,10 +102,7 @@ function buildTier50(cfg: StackConfig, configSecrets: Record<string, pulumi.Outp
     tier: "tier-50",
     root: t,
     outputs: {
-      tier: cfg.tier.name,
-      publicHostnames: t.publicHostnames,
-      privateHostnames: t.privateHostnames,
-      secretIds: Object.values(t.secrets.secretIds),
+      ...commonOutputs(cfg, t),
       clusterName: t.cluster.cluster.name,
       namespace: t.namespace,
       gatewayShards: Object.fromEntries(t.gatewayShards.map((s) => [s.name, s.namespaces])),
@@ -122,10 +121,7 @@ function buildTier100(cfg: StackConfig, configSecrets: Record<string, pulumi.Out
     tier: "tier-100",
     root: t,
     outputs: {
-      tier: cfg.tier.name,
-      publicHostnames: t.publicHostnames,
-      privateHostnames: t.privateHostnames,
-      secretIds: Object.values(t.secrets.secretIds),
+      ...commonOutputs(cfg, t),
       clusterName: t.cluster.cluster.name,
       zones: t.zones,
       namespace: t.namespace,
