@@ -1,94 +1,116 @@
 /**
  * Load generator (its own process): POSTs WhatsApp webhook notifications signed like the Cloud
- * API (X-Hub-Signature-256 over the raw bytes) to one URL, open-loop at a rate or closed-loop at
- * a concurrency, for a duration. Each message comes from one of N learners and carries its
- * intended send time in the body, so the reply's arrival at the Cloud API peer gives the reply
- * latency. Acknowledgement latency is measured from the intended send time (no coordinated
- * omission). Prints one JSON line with the result.
+ * API (X-Hub-Signature-256 over the raw bytes) to one URL, open-loop at a rate for a duration.
+ * Each message comes from one of N learners (seeded choice) and carries its intended send time
+ * and its id in the text (`t=<ms> id=<runId>.<n>`), so the reply's arrival at the Cloud API
+ * peer gives the reply latency and duplicates are counted per inbound message. Acknowledgement
+ * latency is measured from the intended send time (no coordinated omission), and only for
+ * messages intended after the first `warmMs` (the warm-up is not counted); an ack still awaited
+ * when the offer ends is waited for up to `ackWaitMs`, then counted as unacked with its wait so
+ * far in the latency figures (a lower bound). Prints a first line
+ * `{"started", "measureFrom"}` (epoch ms), a progress line each second (`{"progress":…}`: sent,
+ * acked so far) and one result line at the end.
  */
 import { createHmac } from "node:crypto";
 import http from "node:http";
 import { parseCommandArgs } from "../../cli/args.js";
+import { seeded } from "@tierstack/common/testing";
 
-interface Args { url: string; secret: string; mode: "open" | "closed"; rate: number; concurrency: number; durationMs: number; learners: number; runId: string }
+interface Args { url: string; secret: string; rate: number; durationMs: number; warmMs: number; ackWaitMs: number; learners: number; runId: string; seed: number }
 const args = JSON.parse(parseCommandArgs("bench/brain/load", "load.ts <json args>", process.argv.slice(2), {}).positionals[0] ?? "{}") as Args;
 const target = new URL(args.url);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
 const wallNow = () => performance.timeOrigin + performance.now();
+const pick = seeded(args.seed);
 
 let seq = 0;
 function payload(intended: number): Buffer {
   const n = ++seq;
-  const learner = Math.floor(Math.random() * args.learners);
+  const learner = Math.floor(pick() * args.learners);
   const phone = `4470${String(learner).padStart(8, "0")}`;
   return Buffer.from(JSON.stringify({
     object: "whatsapp_business_account",
     entry: [{ id: "WABA", changes: [{ field: "messages", value: {
       messaging_product: "whatsapp", metadata: { display_phone_number: "15550000000", phone_number_id: "1098765432" },
       contacts: [{ profile: { name: "Learner" }, wa_id: phone }],
-      messages: [{ from: phone, id: `wamid.${args.runId}.${n}`, timestamp: String(Math.floor(intended / 1000)), type: "text", text: { body: `t=${intended.toFixed(1)}` } }],
+      messages: [{ from: phone, id: `wamid.${args.runId}.${n}`, timestamp: String(Math.floor(intended / 1000)), type: "text", text: { body: `t=${intended.toFixed(1)} id=${args.runId}.${n}` } }],
     } }] }],
   }));
 }
 
+let measureFrom = Infinity;
 const lat: number[] = [];
-let sent = 0, acked = 0, non200 = 0, errors = 0, inFlight = 0;
+const lag: number[] = [];
+/** Intended times of measured messages still awaiting their ack (counted at the end as lower bounds). */
+const pending = new Set<number>();
+let sent = 0, sentInWindow = 0, acked = 0, ackedInWindow = 0, non200 = 0, errors = 0, inFlight = 0;
 
-function post(intended: number): Promise<void> {
+function post(intended: number): void {
   const body = payload(intended);
   const sig = `sha256=${createHmac("sha256", args.secret).update(body).digest("hex")}`;
+  const measured = intended >= measureFrom;
   sent++;
   inFlight++;
-  return new Promise((resolve) => {
-    const req = http.request({ agent, host: target.hostname, port: target.port, path: target.pathname, method: "POST", headers: { "content-type": "application/json", "content-length": body.length, "x-hub-signature-256": sig } }, (res) => {
-      res.resume();
-      res.on("end", () => {
-        inFlight--;
-        if (res.statusCode === 200) {
-          acked++;
-          lat.push(wallNow() - intended);
-        } else non200++;
-        resolve();
-      });
-    });
-    req.on("error", () => {
+  if (measured) {
+    pending.add(intended);
+    sentInWindow++;
+    lag.push(wallNow() - intended);
+  }
+  const req = http.request({ agent, host: target.hostname, port: target.port, path: target.pathname, method: "POST", headers: { "content-type": "application/json", "content-length": body.length, "x-hub-signature-256": sig } }, (res) => {
+    res.resume();
+    res.on("end", () => {
       inFlight--;
-      errors++;
-      resolve();
+      pending.delete(intended);
+      if (res.statusCode === 200) {
+        acked++;
+        if (measured) {
+          ackedInWindow++;
+          lat.push(wallNow() - intended);
+        }
+      } else non200++;
     });
-    req.end(body);
   });
+  req.on("error", () => {
+    inFlight--;
+    pending.delete(intended);
+    errors++;
+  });
+  req.end(body);
 }
+
+const q = (xs: number[], p: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]! : NaN);
 
 async function main(): Promise<void> {
   const start = wallNow();
   const end = start + args.durationMs;
-  if (args.mode === "open") {
-    const interval = 1000 / args.rate;
-    let next = start;
-    await new Promise<void>((resolve) => {
-      const tick = () => {
-        const now = wallNow();
-        while (next <= now && next < end) {
-          void post(next);
-          next += interval;
-        }
-        if (next >= end) return resolve();
-        setTimeout(tick, 1);
-      };
-      tick();
-    });
-  } else {
-    const worker = async () => {
-      while (wallNow() < end) await post(wallNow());
+  measureFrom = start + args.warmMs;
+  process.stdout.write(JSON.stringify({ started: start, measureFrom }) + "\n");
+  const progress = setInterval(() => process.stdout.write(JSON.stringify({ progress: true, t: wallNow(), sent, acked, inFlight }) + "\n"), 1000);
+  const interval = 1000 / args.rate;
+  let next = start;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = wallNow();
+      while (next <= now && next < end) {
+        post(next);
+        next += interval;
+      }
+      if (next >= end) return resolve();
+      setTimeout(tick, 1);
     };
-    await Promise.all(Array.from({ length: args.concurrency }, worker));
-  }
+    tick();
+  });
   const stopAt = wallNow();
-  while (inFlight > 0 && wallNow() - stopAt < 10_000) await new Promise((r) => setTimeout(r, 10));
+  while (inFlight > 0 && wallNow() - stopAt < args.ackWaitMs) await new Promise((r) => setTimeout(r, 10));
+  clearInterval(progress);
+  const unacked = pending.size;
+  for (const t of pending) lat.push(wallNow() - t);
   lat.sort((a, b) => a - b);
-  const q = (p: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]! : NaN);
-  process.stdout.write(JSON.stringify({ start, end: stopAt, sent, acked, non200, errors, ackP50: q(0.5), ackP99: q(0.99), ackMax: lat.at(-1) ?? NaN }) + "\n");
+  lag.sort((a, b) => a - b);
+  process.stdout.write(JSON.stringify({
+    start, end: stopAt, measureFrom, sent, sentInWindow, acked, ackedInWindow, non200, errors, unacked,
+    ackP50: q(lat, 0.5), ackP99: q(lat, 0.99), ackMax: lat.at(-1) ?? NaN, lagP99: q(lag, 0.99),
+  }) + "\n");
   agent.destroy();
 }
 

@@ -1,265 +1,270 @@
 /**
- * Brain benchmark: 16,000 learners, signed inbound webhooks from a separate load process, the
- * LLM and Cloud API peers answering at once and the send limit above the offered load, so the
- * figures are the brain's own overhead. Per store (SQLite, PostgreSQL):
- *   1. sustained: open-loop at --rate msg/s for --duration s; inbound/s, replies/s (within the
- *      window), max inbox backlog (sampled from /metrics each second), ack and reply latency;
- *   2. capacity: closed-loop (--concurrency requests in flight) for the brain and for the floor
- *      peer (Fastify + HMAC + one durable INSERT per message), measured in the same run.
- * Usage: npx tsx bench/brain/run.ts [--quick] [--rate 1000] [--duration 60] [--db sqlite|postgres|both] [--workers 32] [--profile]
+ * Brain benchmark (issue 14): the brain at 16,000 learners against modelled peers — an LLM that
+ * answers after a seeded lognormal wait (median 1.5 s, p99 6 s by default) and a Cloud API that
+ * answers after a short one with occasional 429 (Retry-After) and 503 the brain must retry —
+ * offered signed webhooks open-loop from a separate load process. Per store (SQLite, and
+ * PostgreSQL on a private server started here with fsync and synchronous_commit on):
+ *   1. sustained: --rate msg/s (1,000) for --warmup s, then a --duration s window (60): acks,
+ *      replies ÷ inbound, backlog, and the CPU of the brain's whole process tree plus the
+ *      database server's tree over the window, per reply;
+ *   2. floor: bench/brain/floor.ts (HMAC + one durable INSERT per message) at the same rate on the
+ *      same database server, its CPU per message the same way — the cost ratio's denominator;
+ *   3. a short step search (--steps trials) for the highest offered rate that holds replies ÷
+ *      inbound ≥ 0.95 over the trial and over its second half (the backlog not still growing).
+ * The brain's concurrency is sized per trial for the modelled wait: in flight ≈ rate × mean
+ * service time × --headroom, through whichever concurrency keys services/brain/src/config.ts reads
+ * (read at start), capped at the maximum the config accepts.
+ * --profile runs the sustained trial's brain under `node --cpu-prof` (bench/.out/) and prints its top frames.
+ * Usage: see `usage` below; --quick is a ~2 min development run.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { closeSync, fsyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { openPgPool, openSqlite, parseDatabaseUrl } from "@tierstack/common";
-import { freePort, freshSchema, PG_URL, portOpen } from "@tierstack/common/testing";
-import { startCloudApiPeer } from "../../services/brain/test/peers/cloudapi.js";
-import { startLlmPeer } from "../../services/brain/test/peers/llm.js";
-import { openBrainStore } from "../../services/brain/src/store/index.js";
+import { cpus, loadavg, tmpdir } from "node:os";
+import pg from "pg";
+import { startPrivatePostgres, type PrivatePostgres } from "@tierstack/common/testing";
 import { exitOnUsageError, intOption, parseCommandArgs, UsageError } from "../../cli/args.js";
+import { topFunctions } from "./cpuprofile.js";
+import { describe, meanMs, type LatencyKind, type LatencySpec } from "./peers.js";
+import { cleanups, runTrial, type TrialOptions, type TrialResult } from "./trial.js";
 
-const usage = "npx tsx bench/brain/run.ts [--quick] [--rate N] [--duration S] [--capacity-duration S] [--concurrency N] [--learners N] [--workers N] [--profile] [--db sqlite|postgres|both]";
-const { values: args } = exitOnUsageError(() => parseCommandArgs("bench/brain", usage, process.argv.slice(2), {
-  quick: { type: "boolean" }, rate: { type: "string" }, duration: { type: "string" }, "capacity-duration": { type: "string" },
-  concurrency: { type: "string" }, learners: { type: "string" }, workers: { type: "string" }, profile: { type: "boolean" }, db: { type: "string" },
+const usage = "npx tsx bench/brain/run.ts [--quick] [--db sqlite|postgres|both] [--rate 1000] [--warmup S] [--duration S] [--floor-duration S] [--steps N] [--step-duration S] [--learners 16000] [--in-flight N] [--headroom 1.5] [--llm lognormal|fixed] [--llm-median-ms 1500] [--llm-p99-ms 6000] [--cloud-median-ms 40] [--cloud-p99-ms 200] [--cloud-429 0.02] [--cloud-5xx 0.01] [--retry-after-s 1] [--seed 1] [--profile] [--pg-stats]";
+const cmd = "bench/brain";
+const { values: args } = exitOnUsageError(() => parseCommandArgs(cmd, usage, process.argv.slice(2), {
+  quick: { type: "boolean" }, db: { type: "string" }, rate: { type: "string" }, warmup: { type: "string" }, duration: { type: "string" }, "floor-duration": { type: "string" },
+  steps: { type: "string" }, "step-duration": { type: "string" }, learners: { type: "string" }, "in-flight": { type: "string" }, headroom: { type: "string" },
+  llm: { type: "string" }, "llm-median-ms": { type: "string" }, "llm-p99-ms": { type: "string" }, "cloud-median-ms": { type: "string" }, "cloud-p99-ms": { type: "string" },
+  "cloud-429": { type: "string" }, "cloud-5xx": { type: "string" }, "retry-after-s": { type: "string" }, seed: { type: "string" }, profile: { type: "boolean" }, "pg-stats": { type: "boolean" },
 }));
+type Key = keyof typeof args;
 const quick = args.quick === true;
-const int = (name: keyof typeof args, d: number) => exitOnUsageError(() => intOption("bench/brain", name, args[name] as string | undefined, d, 1));
-const rate = int("rate", 1000);
-const durationS = int("duration", quick ? 10 : 60);
-const capacityS = int("capacity-duration", quick ? 5 : 15);
-const concurrency = int("concurrency", 32);
-const learners = int("learners", 16000);
-const workers = String(int("workers", 32));
-const profile = args.profile === true;
-const dbChoice = args.db ?? "both";
-exitOnUsageError(() => {
-  if (!["sqlite", "postgres", "both"].includes(dbChoice)) throw new UsageError(`bench/brain: --db=${dbChoice}: expected sqlite, postgres or both; usage: ${usage}`);
+const int = (name: Key, d: number, min = 1) => exitOnUsageError(() => intOption(cmd, name, args[name] as string | undefined, d, min));
+const num = (name: Key, d: number, max = Infinity) => exitOnUsageError(() => {
+  const v = args[name] as string | undefined;
+  if (v === undefined) return d;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > max) throw new UsageError(`${cmd}: --${name}=${JSON.stringify(v)}: expected a number from 0 to ${max}; usage: ${usage}`);
+  return n;
 });
-const SECRET = "bench-app-secret";
-const outDir = join(process.cwd(), "bench", ".out");
+const rate = int("rate", 1000);
+const warmS = int("warmup", quick ? 3 : 10);
+const durationS = int("duration", quick ? 8 : 60);
+const floorS = int("floor-duration", quick ? 4 : 20);
+const maxSteps = int("steps", quick ? 1 : 3, 0);
+const stepS = int("step-duration", quick ? 6 : 20);
+const stepWarmS = quick ? 3 : 8;
+const learners = int("learners", 16000);
+const headroom = num("headroom", 1.5, 100);
+const seed = int("seed", 1, 0);
+const dbChoice = args.db ?? "both";
+const llmKind = (args.llm ?? "lognormal") as LatencyKind;
+exitOnUsageError(() => {
+  if (!["sqlite", "postgres", "both"].includes(dbChoice)) throw new UsageError(`${cmd}: --db=${dbChoice}: expected sqlite, postgres or both; usage: ${usage}`);
+  if (!["lognormal", "fixed"].includes(llmKind)) throw new UsageError(`${cmd}: --llm=${llmKind}: expected lognormal or fixed; usage: ${usage}`);
+});
+const llm: LatencySpec = { kind: llmKind, medianMs: int("llm-median-ms", 1500, 0), p99Ms: int("llm-p99-ms", 6000, 0) };
+const cloud: LatencySpec = { kind: "lognormal", medianMs: int("cloud-median-ms", 40, 0), p99Ms: int("cloud-p99-ms", 200, 0) };
+const rate429 = num("cloud-429", 0.02, 1);
+const rate5xx = num("cloud-5xx", 0.01, 1);
+const retryAfterS = int("retry-after-s", 1, 0);
+const HOLD = 0.95;
+const profile = args.profile === true;
+const pgStats = args["pg-stats"] === true;
+const profileDir = (kind: string) => join(process.cwd(), "bench", ".out", `brain-${kind}`);
 
-interface LoadResult { start: number; end: number; sent: number; acked: number; non200: number; errors: number; ackP50: number; ackP99: number; ackMax: number }
+/** The brain's concurrency keys as config.ts reads them when the run starts (another change may add or rename one). */
+let keysAtStart: { name: string; max: number }[] | undefined;
+function concurrencyKeys(): { name: string; max: number }[] {
+  if (keysAtStart) return keysAtStart;
+  const text = readFileSync("services/brain/src/config.ts", "utf8");
+  const out: { name: string; max: number }[] = [];
+  for (const m of text.matchAll(/r\.int\(\s*"(BRAIN_[A-Z_]+)",\s*\{([^}]*)\}/g)) {
+    if (!/_(IN_FLIGHT|WORKERS|CONCURRENCY)$/.test(m[1]!)) continue; // a concurrency, not e.g. BRAIN_WORKERS_NICE
+    const max = /max:\s*([\d_]+)/.exec(m[2]!)?.[1];
+    out.push({ name: m[1]!, max: max ? Number(max.replace(/_/g, "")) : Infinity });
+  }
+  if (!out.length) throw new Error("services/brain/src/config.ts reads no BRAIN_*WORKERS / *IN_FLIGHT / *CONCURRENCY key: cannot size the brain");
+  keysAtStart = out;
+  return out;
+}
 
-function runLoad(url: string, mode: "open" | "closed", durationMs: number, runId: string): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/brain/load.ts", JSON.stringify({ url, secret: SECRET, mode, rate, concurrency, durationMs, learners, runId })], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out.trim().split("\n").at(-1)!) as LoadResult) : reject(new Error(`load exited ${code}`))));
+/** Mean time a message holds a unit of concurrency: LLM + send (+ the retries' waits). */
+const serviceMs = meanMs(llm) + meanMs(cloud) * (1 + rate429 + rate5xx) + rate429 * retryAfterS * 1000 + rate5xx * 100;
+
+function sizing(r: number): { env: Record<string, string>; inFlight: number; wanted: number; text: string } {
+  const wanted = args["in-flight"] !== undefined ? int("in-flight", 1) : Math.ceil((r * serviceMs * headroom) / 1000);
+  const keys = concurrencyKeys();
+  const env: Record<string, string> = {};
+  for (const k of keys) env[k.name] = String(Math.min(wanted, k.max));
+  const inFlight = Math.min(...keys.map((k) => Math.min(wanted, k.max)));
+  const text = keys.map((k) => `${k.name}=${env[k.name]}${wanted > k.max ? ` (capped at the config's max ${k.max}: at most ~${Math.floor((k.max * 1000) / serviceMs)} replies/s by construction)` : ""}`).join(", ");
+  return { env, inFlight, wanted, text };
+}
+
+const held = (t: TrialResult) => t.ratio >= HOLD && t.secondHalfRatio >= HOLD && t.non200 === 0;
+
+interface StoreResult { kind: "sqlite" | "postgres"; sustained: TrialResult; inFlight: number; floor: TrialResult; steps: (TrialResult & { inFlight: number })[]; highest: number }
+
+async function benchStore(kind: "sqlite" | "postgres", pgServer: PrivatePostgres | undefined): Promise<StoreResult> {
+  const base = (r: number, w: number, d: number, id: string): TrialOptions => ({
+    kind, rate: r, warmS: w, windowS: d, ackWaitS: quick ? 5 : 30, learners, seed, llm, cloud, rate429, rate5xx, retryAfterS, concurrencyEnv: sizing(r).env, pg: pgServer, runId: `${kind}${id}`, pgStats,
   });
-}
-
-async function waitReady(url: string, child: ChildProcess): Promise<void> {
-  const end = Date.now() + 60_000;
-  while (Date.now() < end) {
-    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/readyz`)).status === 200) return;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 100));
+  const log = (s: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${kind}: ${s}\n`);
+  log(`sustained ${rate} msg/s, ${warmS} s warm-up + ${durationS} s window; ${sizing(rate).text}`);
+  if (profile) rmSync(profileDir(kind), { recursive: true, force: true });
+  const sustained = await runTrial("brain", { ...base(rate, warmS, durationS, "s"), ...(profile ? { profileDir: profileDir(kind) } : {}) });
+  log(`  replies ÷ inbound ${sustained.ratio.toFixed(3)}, p99 ack ${sustained.ackP99.toFixed(1)} ms, ${sustained.perUnit.toFixed(2)} CPU-ms per reply`);
+  log(`floor peer ${rate} msg/s, ${floorS} s window`);
+  const floor = await runTrial("floor", { ...base(rate, Math.min(warmS, 5), floorS, "f"), concurrencyEnv: {} });
+  log(`  ${floor.perUnit.toFixed(2)} CPU-ms per message`);
+  const steps: StoreResult["steps"] = [];
+  let lo = held(sustained) ? rate : 0;
+  let hi = held(sustained) ? Infinity : rate;
+  for (let i = 0; i < maxSteps; i++) {
+    const next = Math.round((hi === Infinity ? lo * 1.5 : lo === 0 ? hi / 2 : (lo + hi) / 2) / 25) * 25;
+    if (next <= lo || next >= hi || next < 25) break;
+    log(`step ${i + 1}: ${next} msg/s, ${stepWarmS} s + ${stepS} s; ${sizing(next).text}`);
+    const t = await runTrial("brain", base(next, stepWarmS, stepS, `step${i}`));
+    steps.push({ ...t, inFlight: sizing(next).inFlight });
+    log(`  replies ÷ inbound ${t.ratio.toFixed(3)} (second half ${t.secondHalfRatio.toFixed(3)}): ${held(t) ? "holds" : "does not hold"}`);
+    if (held(t)) lo = next;
+    else hi = next;
   }
-  throw new Error("not ready in 60 s");
+  return { kind, sustained, inFlight: sizing(rate).inFlight, floor, steps, highest: lo };
 }
 
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
-    setTimeout(() => child.exitCode === null && child.kill("SIGKILL"), 20_000).unref();
-  });
-}
+const f = (x: number | undefined, d = 0) => (x !== undefined && Number.isFinite(x) ? x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }) : "n/a");
+const met = (ok: boolean) => (ok ? "met" : "**not met**");
 
-async function database(kind: "sqlite" | "postgres", name: string): Promise<{ url: string; drop(): Promise<void> }> {
-  if (kind === "postgres") {
-    const s = await freshSchema(`bench_${name}`);
-    return { url: s.url, drop: s.drop };
+function report(results: StoreResult[], header: string[]): string {
+  const out: string[] = [...header, ""];
+  out.push(`| store | brain CPU-ms per reply (brain + database) ÷ floor CPU-ms per message — goal ≤ 3 (binding) | p99 ack at ${f(rate)} msg/s offered — goal < 50 ms | replies ÷ inbound over ${durationS} s at ${f(rate)} msg/s — ≥ ${HOLD} | highest offered rate holding ≥ ${HOLD} with a bounded backlog (short step search) |`);
+  out.push("|---|---|---|---|---|");
+  for (const r of results) {
+    const ratio = r.sustained.perUnit / r.floor.perUnit;
+    const tried = [rate, ...r.steps.map((s) => s.rate)].map((x, i) => `${f(x)} ${(i === 0 ? held(r.sustained) : held(r.steps[i - 1]!)) ? "✓" : "✗"}`).join(", ");
+    const highest = r.highest === 0 ? `< ${f(Math.min(rate, ...r.steps.map((s) => s.rate)))} msg/s` : `${f(r.highest)} msg/s`;
+    out.push(`| ${r.kind} | ${f(ratio, 2)} (${f(r.sustained.perUnit, 2)} ÷ ${f(r.floor.perUnit, 2)}) — ${met(ratio <= 3)} | ${f(r.sustained.ackP99, 1)} ms — ${met(r.sustained.ackP99 < 50)} | ${f(r.sustained.ratio, 3)} — ${met(r.sustained.ratio >= HOLD)} | ${highest} (tried ${tried}) |`);
   }
-  const dir = mkdtempSync(join(tmpdir(), `bench-brain-${name}-`));
-  return { url: `sqlite:${join(dir, "db.sqlite")}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** 16,000 learners who signed up (so the run exercises lookups and window updates, not only first contacts). */
-async function seed(url: string): Promise<void> {
-  const store = await openBrainStore(url); // migrates
-  await store.close();
-  const target = parseDatabaseUrl(url);
-  const now = Date.now();
-  if (target.kind === "sqlite") {
-    const db = openSqlite(target.path);
-    const ins = db.prepare("INSERT INTO learners (id, phone, consent_at, consent_source, created_at) VALUES (?, ?, ?, 'signup', ?)");
-    db.transaction(() => {
-      for (let i = 0; i < learners; i++) ins.run(`seed-${i}`, `4470${String(i).padStart(8, "0")}`, now, now);
-    })();
-    db.close();
-  } else {
-    const pool = openPgPool(target);
-    await pool.query(
-      "INSERT INTO learners (id, phone, consent_at, consent_source, created_at) SELECT 'seed-' || g, '4470' || lpad(g::text, 8, '0'), $1, 'signup', $1 FROM generate_series(0, $2::int - 1) g",
-      [now, learners],
-    );
-    await pool.end();
+  out.push("", `Sustained trial (${warmS} s warm-up, then the ${durationS} s window; replies ÷ inbound = first accepted sends in the window ÷ messages offered in it; backlog = offered − answered, sampled each second; "2nd half" = replies ÷ inbound over the window's second half):`, "");
+  out.push("| store | in flight | offered msg/s | acked msg/s | replies/s | replies ÷ inbound | 2nd half | max backlog | backlog at end | brain's backlog gauge | p50 / p99 ack ms | load lag p99 ms | p50 / p99 reply s | LLM max in flight | 429 / 503 answered | duplicate sends | non-200, errors or unacked |");
+  out.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const r of results) {
+    const s = r.sustained;
+    out.push(`| ${r.kind} | ${f(r.inFlight)} | ${f(s.offered)} | ${f(s.inbound)} | ${f(s.replies)} | ${f(s.ratio, 3)} | ${f(s.secondHalfRatio, 3)} | ${f(s.maxBacklog)} | ${f(s.endBacklog)} | ${f(s.brainBacklogGauge)} | ${f(s.ackP50, 1)} / ${f(s.ackP99, 1)} | ${f(s.lagP99, 1)} | ${f(s.replyP50 / 1000, 2)} / ${f(s.replyP99 / 1000, 2)} | ${f(s.llmMaxInFlight)} | ${f(s.rejected429)} / ${f(s.rejected5xx)} | ${f(s.duplicates)} | ${f(s.non200)} |`);
   }
-}
-
-async function backlogOf(url: string): Promise<number> {
-  try {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    const m = /^brain_inbox_backlog(?:\{[^}]*\})? (\d+)/m.exec(text);
-    return m ? Number(m[1]) : NaN;
-  } catch {
-    return NaN;
+  out.push("", `Cost over the window (CPU from /proc: utime + stime of every process in the tree, plus cutime + cstime of children that exited):`, "");
+  out.push("| store | brain + database CPU-ms | replies | CPU-ms per reply | floor + database CPU-ms | floor messages | floor CPU-ms per message | floor p99 ack ms |");
+  out.push("|---|---|---|---|---|---|---|---|");
+  for (const r of results) {
+    out.push(`| ${r.kind} | ${f(r.sustained.cpuMs)} | ${f(r.sustained.replies * durationS)} | ${f(r.sustained.perUnit, 2)} | ${f(r.floor.cpuMs)} | ${f(r.floor.inbound * floorS)} | ${f(r.floor.perUnit, 2)} | ${f(r.floor.ackP99, 1)} |`);
   }
-}
-
-const pct = (xs: number[], p: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]! : NaN);
-
-interface Row { store: string; inbound: number; replies: number; ratio: number; maxBacklog: number; endBacklog: number; ackP50: number; ackP99: number; replyP50: number; replyP99: number; non200: number; drainS: number }
-interface CapRow { store: string; brainAck: number; brainReplies: number; floor: number; ratio: number; brainAckP99: number; floorAckP99: number }
-
-async function benchStore(kind: "sqlite" | "postgres"): Promise<{ row: Row; cap: CapRow }> {
-  const cloud = await startCloudApiPeer();
-  const llm = await startLlmPeer();
-  const db = await database(kind, "brain");
-  await seed(db.url);
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const env = {
-    ...process.env,
-    PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", DATABASE_URL: db.url,
-    WHATSAPP_APP_SECRET: SECRET, WHATSAPP_VERIFY_TOKEN: "bench", WHATSAPP_ACCESS_TOKEN: cloud.accessToken, WHATSAPP_PHONE_NUMBER_ID: "1098765432",
-    WHATSAPP_API_BASE: cloud.url, WHATSAPP_SEND_RATE: "10000", LLM_BASE_URL: llm.url, STRIPE_SECRET_KEY: "sk_test_bench", STRIPE_WEBHOOK_SECRET: "whsec_bench",
-    BRAIN_ADMIN_TOKEN: "bench-admin-token-0123456789", BRAIN_WORKERS: workers,
-  };
-  if (profile) mkdirSync(outDir, { recursive: true });
-  const profDir = join(outDir, `brain-${kind}`);
-  if (profile) rmSync(profDir, { recursive: true, force: true });
-  const nodeArgs = [...(profile ? ["--cpu-prof", "--cpu-prof-dir", profDir] : []), "--import", "tsx", "services/brain/src/server.ts"];
-  const brain = spawn(process.execPath, nodeArgs, { env, stdio: ["ignore", "inherit", "inherit"] });
-  try {
-    await waitReady(url, brain);
-    const okReplies = () => cloud.received.filter((r) => r.status === 200);
-    // warm-up: JIT, connection pools, prepared statements
-    await runLoad(`${url}/webhooks/whatsapp`, "closed", 2000, `warm${kind}`);
-    for (let i = 0; i < 300 && (await backlogOf(url)) > 0; i++) await new Promise((r) => setTimeout(r, 100));
-    const base = okReplies().length;
-
-    let maxBacklog = 0;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        const b = await backlogOf(url);
-        if (Number.isFinite(b)) maxBacklog = Math.max(maxBacklog, b);
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    })();
-    const load = await runLoad(`${url}/webhooks/whatsapp`, "open", durationS * 1000, `run${kind}`);
-    sampling = false;
-    await sampler;
-    const endBacklog = await backlogOf(url);
-    const drainStart = Date.now();
-    while (okReplies().length - base < load.acked && Date.now() - drainStart < 60_000) await new Promise((r) => setTimeout(r, 50));
-    const drainS = (Date.now() - drainStart) / 1000;
-    const replies = okReplies().slice(base);
-    const inWindow = replies.filter((r) => r.at <= load.end).length;
-    const windowS = (load.end - load.start) / 1000;
-    const replyLat = replies
-      .map((r) => {
-        const m = /t=([\d.]+)/.exec(String(r.body?.text?.body ?? ""));
-        return m ? r.at - Number(m[1]) : NaN;
-      })
-      .filter(Number.isFinite)
-      .sort((a, b) => a - b);
-    const row: Row = {
-      store: kind, inbound: load.acked / windowS, replies: inWindow / windowS, ratio: inWindow / Math.max(1, load.acked), maxBacklog, endBacklog,
-      ackP50: load.ackP50, ackP99: load.ackP99, replyP50: pct(replyLat, 0.5), replyP99: pct(replyLat, 0.99), non200: load.non200 + load.errors, drainS,
-    };
-
-    // capacity, closed loop
-    const capBase = okReplies().length;
-    const cap = await runLoad(`${url}/webhooks/whatsapp`, "closed", capacityS * 1000, `cap${kind}`);
-    const capWindow = (cap.end - cap.start) / 1000;
-    const capReplies = okReplies().slice(capBase).filter((r) => r.at <= cap.end).length;
-    await stop(brain);
-
-    const fdb = await database(kind, "floor");
-    const fport = await freePort();
-    const floor = spawn(process.execPath, ["--import", "tsx", "bench/brain/floor.ts"], { env: { ...process.env, PORT: String(fport), DATABASE_URL: fdb.url, WHATSAPP_APP_SECRET: SECRET }, stdio: ["ignore", "inherit", "inherit"] });
-    let floorRes: LoadResult;
-    try {
-      await waitReady(`http://127.0.0.1:${fport}`, floor);
-      await runLoad(`http://127.0.0.1:${fport}/webhooks/whatsapp`, "closed", 2000, `fwarm${kind}`);
-      floorRes = await runLoad(`http://127.0.0.1:${fport}/webhooks/whatsapp`, "closed", capacityS * 1000, `floor${kind}`);
-    } finally {
-      await stop(floor);
-      await fdb.drop();
+  if (results.some((r) => r.steps.length)) {
+    out.push("", `Step search (${stepWarmS} s warm-up + ${stepS} s window each, a fresh database and brain per trial; holds = ≥ ${HOLD} over the trial and its second half, no non-200):`, "");
+    out.push("| store | offered msg/s | in flight | acked msg/s | replies/s | replies ÷ inbound | 2nd half | max backlog | p99 ack ms | CPU-ms per reply | holds |");
+    out.push("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (const r of results) for (const s of r.steps) out.push(`| ${r.kind} | ${f(s.rate)} | ${f(s.inFlight)} | ${f(s.inbound)} | ${f(s.replies)} | ${f(s.ratio, 3)} | ${f(s.secondHalfRatio, 3)} | ${f(s.maxBacklog)} | ${f(s.ackP99, 1)} | ${f(s.perUnit, 2)} | ${held(s) ? "yes" : "no"} |`);
+  }
+  for (const r of results) {
+    const replies = r.sustained.replies * durationS; // 0 ⇒ per reply is n/a
+    out.push("", `Where the CPU goes, ${r.kind}, sustained window (CPU-ms per reply; not counted: the peers and the load generator):`, "");
+    out.push("| process | CPU-ms in the window | CPU-ms per reply | share of counted |", "|---|---|---|---|");
+    const rows = [...r.sustained.breakdown.entries()].filter(([, ms]) => Math.abs(ms) >= 1).sort((a, b) => b[1] - a[1]);
+    for (const [k, ms] of rows) out.push(`| ${k} | ${f(ms)} | ${f(ms / replies, 3)} | ${f((100 * ms) / Math.max(1, r.sustained.cpuMs), 1)}% |`);
+    for (const [k, ms] of r.sustained.notCounted) out.push(`| (not counted) ${k} | ${f(ms)} | ${f(ms / replies, 3)} | — |`);
+    const st = r.sustained.statements;
+    if (st?.length) {
+      out.push("", `PostgreSQL statements over the sustained window (--pg-stats; pg_stat_statements, by total execution time; server time, not the backends' whole CPU):`, "");
+      out.push("| statement | calls | calls per reply | total ms | mean ms | rows | buffer hits per call |", "|---|---|---|---|---|---|---|");
+      for (const x of st) out.push(`| \`${x.query.slice(0, 110).replace(/\|/g, "\\|")}${x.query.length > 110 ? "…" : ""}\` | ${f(x.calls)} | ${f(x.calls / Math.max(1, replies), 2)} | ${f(x.totalMs)} | ${f(x.meanMs, 3)} | ${f(x.rows)} | ${f((x.sharedHit + x.sharedRead) / Math.max(1, x.calls), 1)} |`);
     }
-    const floorRate = floorRes.acked / ((floorRes.end - floorRes.start) / 1000);
-    const brainCap = Math.min(cap.acked / capWindow, capReplies / capWindow);
-    return {
-      row,
-      cap: { store: kind, brainAck: cap.acked / capWindow, brainReplies: capReplies / capWindow, floor: floorRate, ratio: brainCap / floorRate, brainAckP99: cap.ackP99, floorAckP99: floorRes.ackP99 },
-    };
+    const thr = [...r.sustained.threadBreakdown.entries()].filter(([, ms]) => ms >= 1).sort((x, y) => y[1] - x[1]);
+    if (thr.length) {
+      out.push("", `The brain's node processes by thread (${r.kind}; threads alive at the window's end; libuv's pool does file and crypto work, V8's workers GC and compilation):`, "");
+      out.push("| process: thread | CPU-ms in the window | CPU-ms per reply |", "|---|---|---|");
+      for (const [k, ms] of thr) out.push(`| ${k} | ${f(ms)} | ${f(ms / replies, 3)} |`);
+    }
+  }
+  return out.join("\n");
+}
+
+/** fsync latency where the SQLite files live (the temp dir): a durable commit's floor on this disk. */
+function fsyncProbe(): string {
+  const dir = mkdtempSync(join(tmpdir(), "bench-brain-fsync-"));
+  try {
+    const fd = openSync(join(dir, "probe"), "w");
+    const xs: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      writeSync(fd, "x".repeat(100));
+      const t = performance.now();
+      fsyncSync(fd);
+      xs.push(performance.now() - t);
+    }
+    closeSync(fd);
+    xs.sort((a, b) => a - b);
+    return `fsync of a 100-byte append in the temp dir: p50 ${xs[50]!.toFixed(2)} ms, p99 ${xs[99]!.toFixed(2)} ms (one commit at a time: at most ~${Math.floor(1000 / xs[50]!)} commits/s)`;
   } finally {
-    await stop(brain);
-    await Promise.all([cloud.close(), llm.close()]);
-    await db.drop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function topFunctions(file: string, n = 20): string {
-  type Node = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number };
-  const prof = JSON.parse(readFileSync(file, "utf8")) as { nodes: Node[] };
-  const total = prof.nodes.reduce((s, x) => s + (x.hitCount ?? 0), 0);
-  const by = new Map<string, number>();
-  for (const x of prof.nodes) {
-    const u = x.callFrame.url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/(services|packages)\//, "$1/");
-    const k = `${x.callFrame.functionName || "(anonymous)"} ${u}:${x.callFrame.lineNumber + 1}`;
-    by.set(k, (by.get(k) ?? 0) + (x.hitCount ?? 0));
+async function runCleanups(): Promise<void> {
+  for (const c of [...cleanups].reverse()) {
+    cleanups.delete(c);
+    await Promise.resolve().then(c).catch((err: unknown) => console.error(`cleanup: ${String(err)}`));
   }
-  return [...by.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `  ${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`).join("\n");
 }
 
 async function main(): Promise<void> {
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      process.stderr.write(`\n${sig}: stopping every process this benchmark started\n`);
+      void runCleanups().finally(() => process.exit(130));
+    });
+  }
   const kinds: ("sqlite" | "postgres")[] = dbChoice === "both" ? ["sqlite", "postgres"] : [dbChoice as "sqlite" | "postgres"];
-  if (kinds.includes("postgres") && !(await portOpen(new URL(PG_URL).hostname, Number(new URL(PG_URL).port || 5432)))) {
-    console.error("PostgreSQL not reachable: running SQLite only");
-    kinds.splice(kinds.indexOf("postgres"), 1);
+  let pgServer: PrivatePostgres | undefined;
+  let pgText = "";
+  if (kinds.includes("postgres")) {
+    pgServer = await startPrivatePostgres({ settings: { fsync: "on", synchronous_commit: "on", full_page_writes: "on", ...(pgStats ? { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track": "all" } : {}) } });
+    const server = pgServer;
+    cleanups.add(() => server.destroy());
+    const c = new pg.Client({ connectionString: server.url });
+    await c.connect();
+    if (pgStats) await c.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    const show = async (k: string) => String((await c.query(`SHOW ${k}`)).rows[0][k]);
+    pgText = `PostgreSQL ${await show("server_version")}, private server started by the run: fsync=${await show("fsync")}, synchronous_commit=${await show("synchronous_commit")}, shared_buffers=${await show("shared_buffers")}, max_connections=${await show("max_connections")}`;
+    await c.end();
   }
-  const rows: Row[] = [];
-  const caps: CapRow[] = [];
-  for (const k of kinds) {
-    const { row, cap } = await benchStore(k);
-    rows.push(row);
-    caps.push(cap);
+  const git = (a: string[]) => spawnSync("git", a, { encoding: "utf8" }).stdout.trim();
+  const dirty = git(["status", "--porcelain", "services/brain"]) !== "";
+  const header = [
+    `## brain benchmark — ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, commit ${git(["rev-parse", "--short", "HEAD"])}${dirty ? " + uncommitted changes in services/brain" : ""}${quick ? " (--quick)" : ""}`,
+    "",
+    `\`${["npx tsx bench/brain/run.ts", ...process.argv.slice(2)].join(" ")}\`; ${learners.toLocaleString("en-US")} learners; node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0]?.toFixed(1)} at start.`,
+    `LLM peer: ${describe(llm)}, seed ${seed + 1}. Cloud API peer: ${describe(cloud)}, ${(rate429 * 100).toFixed(1)}% 429 (Graph 130429, Retry-After ${retryAfterS} s), ${(rate5xx * 100).toFixed(1)}% 503. Mean service time ≈ ${serviceMs.toFixed(0)} ms; in flight sized as rate × that × ${headroom} (at ${f(rate)} msg/s: ${sizing(rate).text}).`,
+    ...(pgText ? [pgText + "."] : []),
+    `${fsyncProbe()}.`,
+  ];
+  const results: StoreResult[] = [];
+  try {
+    for (const k of kinds) results.push(await benchStore(k, pgServer));
+  } finally {
+    await runCleanups();
   }
-  const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
-  console.log(`\n## brain benchmark — ${learners} learners, offered ${rate} msg/s for ${durationS} s, ${workers} workers, capacity at ${concurrency} in flight for ${capacityS} s\n`);
-  console.log("| store | inbound msg/s | replies/s (in window) | replies/inbound | max backlog | backlog at end | drain s | p50 ack ms | p99 ack ms | p50 reply ms | p99 reply ms | non-200 |");
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
-  for (const r of rows) console.log(`| ${r.store} | ${f(r.inbound)} | ${f(r.replies)} | ${f(r.ratio, 3)} | ${f(r.maxBacklog)} | ${f(r.endBacklog)} | ${f(r.drainS, 1)} | ${f(r.ackP50, 1)} | ${f(r.ackP99, 1)} | ${f(r.replyP50, 1)} | ${f(r.replyP99, 1)} | ${r.non200} |`);
-  console.log("\n| store | brain acks/s (closed loop) | brain replies/s | floor peer msg/s | brain / floor | brain p99 ack ms | floor p99 ack ms |");
-  console.log("|---|---|---|---|---|---|---|");
-  for (const c of caps) console.log(`| ${c.store} | ${f(c.brainAck)} | ${f(c.brainReplies)} | ${f(c.floor)} | ${f(c.ratio, 2)} | ${f(c.brainAckP99, 1)} | ${f(c.floorAckP99, 1)} |`);
-  console.log("\nGoals: sustained ≥ 1,000 msg/s (replies/s ≥ 0.98 × inbound/s, bounded backlog), p99 ack < 50 ms, brain ≥ 0.5 × floor.");
-  for (const r of rows) {
-    const c = caps.find((x) => x.store === r.store)!;
-    console.log(`- ${r.store}: sustained ${r.inbound >= 1000 * 0.99 && r.ratio >= 0.98 ? "yes" : "NO"} at ${f(r.inbound)} msg/s; p99 ack ${r.ackP99 < 50 ? "ok" : "NO"} (${f(r.ackP99, 1)} ms); ratio to floor ${c.ratio >= 0.5 ? "ok" : "NO"} (${f(c.ratio, 2)})`);
-  }
+  process.stdout.write(`\n${report(results, header)}\n`);
   if (profile) {
     for (const k of kinds) {
-      // one profile per thread (tsx runs a loader thread): the main thread's is the largest
-      const dir = join(outDir, `brain-${k}`);
-      const files = readdirSync(dir).filter((x) => x.endsWith(".cpuprofile")).map((x) => join(dir, x));
-      const main = files.sort((a, b) => statSync(b).size - statSync(a).size)[0];
-      if (main) console.log(`\nTop self time, brain on ${k} (${main}):\n${topFunctions(main)}`);
+      // one profile per thread and process (tsx runs a loader thread): the largest two are the main threads
+      const dir = profileDir(k);
+      const files = readdirSync(dir).filter((x) => x.endsWith(".cpuprofile")).map((x) => join(dir, x)).sort((a, b) => statSync(b).size - statSync(a).size);
+      for (const file of files.slice(0, 2)) process.stdout.write(`\nTop self time, brain on ${k}, sustained trial (${file}):\n${topFunctions(file)}\n`);
     }
   }
 }
 
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   console.error(err);
+  await runCleanups();
   process.exit(1);
 });

@@ -35,13 +35,21 @@ export class JsonBodyError extends Error {
   }
 }
 
-export interface JsonBounds {
-  /** Largest body in bytes (UTF-8). */
-  maxBytes: number;
+/** How the scan names a value in its messages: a JSON pointer, or JavaScript's dotted path. */
+export type JsonPathStyle = "pointer" | "dotted";
+
+export interface JsonScan {
   /** Deepest nesting; default JSON_MAX_DEPTH. */
   maxDepth?: number;
-  /** The name the messages start with; default "body". */
+  /** The name the messages start with; default "body" (for "dotted", the top level's only name). */
   name?: string;
+  /** "pointer" (default): `body/tasks/3/payload`; "dotted": `tasks[3].payload` (JSON-RPC's fields). */
+  path?: JsonPathStyle;
+}
+
+export interface JsonBounds extends JsonScan {
+  /** Largest body in bytes (UTF-8). */
+  maxBytes: number;
 }
 
 /** Bytes (or text) ⇒ the JSON value, through every check above; JsonBodyError otherwise. */
@@ -52,7 +60,7 @@ export function parseJsonBounded(raw: Buffer | string, bounds: JsonBounds): unkn
   if (typeof raw !== "string" && !isUtf8(raw)) throw new JsonBodyError(400, "not_json", `${name}: not valid UTF-8`);
   const text = typeof raw === "string" ? raw : raw.toString("utf8");
   if (text.trim() === "") throw new JsonBodyError(400, "not_json", `${name}: empty (a JSON value was expected)`);
-  scanJson(text, bounds.maxDepth ?? JSON_MAX_DEPTH, name);
+  scanJson(text, bounds);
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
@@ -73,6 +81,8 @@ const refuse = (message: string) => new JsonBodyError(400, "refused", message);
 const shown = (literal: string) => (literal.length > 40 ? `${literal.slice(0, 40)}…` : literal);
 
 function checkNumber(literal: string, at: () => string): void {
+  // Up to 15 characters without an exponent cannot overflow, underflow or lose an integer digit.
+  if (literal.length <= 15 && literal.indexOf("e") < 0 && literal.indexOf("E") < 0) return;
   const value = Number(literal);
   if (Number.isNaN(value)) return; // not a JSON number: JSON.parse reports it
   if (!Number.isFinite(value)) throw refuse(`${at()}: number ${shown(literal)} is out of range (an IEEE 754 double holds up to ±1.8e308)`);
@@ -86,21 +96,38 @@ function checkNumber(literal: string, at: () => string): void {
 /** 0-9 e E + - . */
 const isNumberChar = (d: number) => (d >= 0x30 && d <= 0x39) || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d || d === 0x2e;
 
+/** `a.b[2]["x y"]`, or `name` for the top level. */
+function dotted(stack: readonly Frame[], name: string): string {
+  let out = "";
+  for (const f of stack) {
+    if (!f.obj) out += `[${f.index}]`;
+    else if (f.key === undefined) continue;
+    else if (/^[A-Za-z_$][\w$]*$/.test(f.key)) out += out ? `.${f.key}` : f.key;
+    else out += `[${JSON.stringify(f.key.length > 64 ? `${f.key.slice(0, 64)}…` : f.key)}]`;
+  }
+  return out || name;
+}
+
+function pointer(stack: readonly Frame[], name: string): string {
+  let p = name;
+  for (const f of stack) {
+    if (!f.obj) p += `/${f.index}`;
+    else if (f.key !== undefined) p += `/${pointerSegment(f.key)}`;
+  }
+  return p;
+}
+
 /**
  * The linear pass over JSON text, before JSON.parse: depth, member names, numbers. It never throws
  * for malformed text (JSON.parse reports that); it throws JsonBodyError for well-formed text that
  * is refused.
  */
-export function scanJson(text: string, maxDepth = JSON_MAX_DEPTH, name = "body"): void {
+export function scanJson(text: string, opts: JsonScan = {}): void {
+  const maxDepth = opts.maxDepth ?? JSON_MAX_DEPTH;
+  const name = opts.name ?? "body";
   const stack: Frame[] = [];
-  const at = () => {
-    let p = name;
-    for (const f of stack) {
-      if (!f.obj) p += `/${f.index}`;
-      else if (f.key !== undefined) p += `/${pointerSegment(f.key)}`;
-    }
-    return p;
-  };
+  const style = opts.path === "dotted" ? dotted : pointer;
+  const at = () => style(stack, name);
   const n = text.length;
   let i = 0;
   while (i < n) {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentTokens, type TokenStore } from "./tokens.js";
+import { AgentTokens, bearerToken, type TokenStore } from "./tokens.js";
 import { openTokenStore } from "./token-store.js";
 import { available, freshSchema, PG_URL } from "./testing/index.js";
 
@@ -88,5 +88,14 @@ describe("token cache", () => {
     await tokens.revoke(id);
     expect(await tokens.verify(token)).toBeUndefined();
     await t.close();
+  });
+});
+
+describe("bearerToken", () => {
+  it("takes the scheme in any case (RFC 9110 §11.1) and one or more spaces before the token", () => {
+    for (const h of ["Bearer tsa_x", "bearer tsa_x", "BEARER tsa_x", "Bearer   tsa_x", "Bearer tsa_x  "]) expect(bearerToken(h), h).toBe("tsa_x");
+  });
+  it("refuses what is not one bearer credential", () => {
+    for (const h of [undefined, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearertsa_x", "Bearer tsa_x extra", " Bearer tsa_x"]) expect(bearerToken(h), String(h)).toBeUndefined();
   });
 });

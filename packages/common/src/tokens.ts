@@ -109,11 +109,20 @@ export class AgentTokens {
   }
 }
 
+/**
+ * The token of an `Authorization: Bearer <token>` header, or undefined. The scheme's name is
+ * case-insensitive (RFC 9110 §11.1), spaces may precede the token (RFC 6750 §2.1: 1*SP) and
+ * trail it; a header with anything else after the token is not a bearer credential.
+ */
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = /^bearer +(\S+) *$/i.exec(header ?? "");
+  return m?.[1];
+}
+
 /** A Fastify preHandler: `Authorization: Bearer tsa_…` or 401. Sets `request.agent`. */
 export function requireAgent(tokens: AgentTokens) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    const header = req.headers.authorization;
-    const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
+    const token = bearerToken(req.headers.authorization);
     const agent = await tokens.verify(token);
     if (!agent) {
       return reply.code(401).send({ error: "unauthorized", message: token ? "unknown, expired or revoked agent token" : "missing bearer token" });

@@ -5,20 +5,21 @@
  * anything else is read: without it every route answers 401.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { HttpError, redactPhone } from "@tierstack/common";
+import { bearerToken, HttpError, redactPhone } from "@tierstack/common";
 import { normalizePhone, oneHeader, readFields, safeEqual, type Spec } from "./input.js";
 import type { BrainStore, Learner } from "./store/index.js";
+import type { WorkerSwitch } from "./worker.js";
 
 const NO_QUERY = {} satisfies Spec;
 const LIMIT_QUERY = { limit: { type: "integer", min: 1, max: 1000, required: false } } satisfies Spec;
 /** A body on a route that takes none is refused; this bounds how much of one is read first. */
 const ADMIN_BODY_LIMIT = 1024;
 
-export function adminRoutes(scope: FastifyInstance, opts: { adminToken: string; store: BrainStore; now: () => number }): void {
+export function adminRoutes(scope: FastifyInstance, opts: { adminToken: string; store: BrainStore; workers: WorkerSwitch; now: () => number }): void {
   const { store, now } = opts;
   scope.addHook("onRequest", async (req: FastifyRequest, reply: FastifyReply) => {
     const auth = oneHeader(req, "authorization") ?? "";
-    const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
+    const token = bearerToken(auth) ?? "";
     if (!token || !safeEqual(token, opts.adminToken)) return reply.code(401).send({ error: "unauthorized", message: "admin token required" });
   });
   // No admin route takes a body: whatever the content type, a non-empty one is refused.
@@ -61,5 +62,23 @@ export function adminRoutes(scope: FastifyInstance, opts: { adminToken: string; 
     return { deleted: learner.id };
   });
   scope.get("/admin/dead-letters", async (req) => ({ deadLetters: await store.deadLetters(query(req, LIMIT_QUERY).limit ?? 100) }));
+  // The reply workers' switch (this replica): held ⇒ no new claims, the message in hand finishes;
+  // webhooks keep being acknowledged into the inbox. `busy` counts loops still holding a learner.
+  scope.get("/admin/workers", async (req) => {
+    query(req, NO_QUERY);
+    return { workers: await opts.workers.state() };
+  });
+  scope.post("/admin/workers/hold", async (req) => {
+    query(req, NO_QUERY);
+    const workers = await opts.workers.hold();
+    req.log.warn({ workers }, "reply workers held");
+    return { workers };
+  });
+  scope.post("/admin/workers/resume", async (req) => {
+    query(req, NO_QUERY);
+    const workers = await opts.workers.resume();
+    req.log.info({ workers }, "reply workers resumed");
+    return { workers };
+  });
   scope.get("/admin/send-failures", async (req) => ({ failures: await store.sendFailures(query(req, LIMIT_QUERY).limit ?? 100) }));
 }

@@ -4,7 +4,7 @@
  */
 import type { FastifyRequest } from "fastify";
 import type Stripe from "stripe";
-import { Counter, Gauge, Histogram } from "prom-client";
+import { AggregatorRegistry, Counter, Gauge, type MetricObjectWithValues, type MetricValue } from "prom-client";
 import { createServiceApp, GroupCommit, pingReadiness, type ServiceApp } from "@tierstack/common";
 import { adminRoutes } from "./admin.js";
 import type { BrainConfig } from "./config.js";
@@ -15,7 +15,9 @@ import { signupRoutes } from "./signup.js";
 import { stripeWebhook } from "./stripe-webhook.js";
 import type { BrainStore } from "./store/index.js";
 import { parseWhatsAppWebhook, validSignature, type ParsedWebhook } from "./webhook.js";
-import { InboxWorkers } from "./worker.js";
+import { Replier } from "./reply.js";
+import { InboxWorkers, type WorkerSwitch } from "./worker.js";
+import { busyGauge, WORKER_METRIC_NAMES, workerMetrics } from "./worker-metrics.js";
 import type { WhatsAppSender } from "./whatsapp.js";
 
 export interface BrainDeps {
@@ -26,10 +28,22 @@ export interface BrainDeps {
   placement?: Placement;
   /** Epoch ms; tests move it to cross day and window boundaries. */
   now?: () => number;
+  /**
+   * Reply workers run elsewhere (the forked worker process, worker-process.ts): the app forwards
+   * wakes and the hold switch to them and merges their metrics into /metrics. Unset ⇒ in process.
+   */
+  workers?: RemoteWorkerSwitch;
+}
+
+/** Workers in another process: the switch, plus their metrics for this process's /metrics. */
+export interface RemoteWorkerSwitch extends WorkerSwitch {
+  metrics(): Promise<MetricObjectWithValues<MetricValue<string>>[]>;
+  /** Why the brain is not ready yet on the workers' side (they never ran so far), else undefined. */
+  startupProblem(): string | undefined;
 }
 
 export interface Brain extends ServiceApp {
-  workers: InboxWorkers;
+  workers: WorkerSwitch;
   /** Stop the workers (in-flight messages finish), then close the store. */
   close(): Promise<void>;
 }
@@ -44,22 +58,18 @@ export function buildApp(config: BrainConfig, deps: BrainDeps): Brain {
     service: "brain",
     logLevel: config.logLevel,
     bodyLimit: BODY_LIMIT,
-    readiness: pingReadiness("database", () => store.ping()),
+    // Ready once the database answers and (forked workers) the worker process has run once; a
+    // later restart of it does not make the brain unready: webhooks are acknowledged meanwhile.
+    readiness: async () => deps.workers?.startupProblem() ?? (await pingReadiness("database", () => store.ping())()),
   });
   const { app, metrics } = svc;
 
   const m = {
-    replies: new Counter({ name: "brain_replies_total", help: "Messages accepted by the Cloud API, by kind (text, template)", labelNames: ["kind"] as const, registers: [metrics] }),
-    sendFailures: new Counter({ name: "brain_send_failures_total", help: "Cloud API send failures (retry: will be retried; final/ambiguous: given up)", labelNames: ["reason"] as const, registers: [metrics] }),
-    llmLatency: new Histogram({
-      name: "brain_llm_latency_seconds", help: "LLM completion latency (retries and fallback included)", labelNames: ["model", "outcome"] as const,
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60], registers: [metrics],
-    }),
     inbound: new Counter({ name: "brain_inbound_total", help: "WhatsApp webhook items, by result", labelNames: ["result"] as const, registers: [metrics] }),
     webhookRejected: new Counter({ name: "brain_webhook_rejected_total", help: "Webhook requests refused (bad signature)", labelNames: ["source"] as const, registers: [metrics] }),
   };
   new Gauge({
-    name: "brain_inbox_backlog", help: "Inbound messages waiting for a reply", registers: [metrics],
+    name: "brain_inbox_backlog", help: "Inbound messages waiting for a reply (the learners' maintained pending counts)", registers: [metrics],
     async collect() {
       try {
         this.set(await store.backlog());
@@ -69,14 +79,27 @@ export function buildApp(config: BrainConfig, deps: BrainDeps): Brain {
     },
   });
 
-  const workers = new InboxWorkers(
-    {
-      store, llm: deps.llm, sender: deps.sender, stripe: deps.stripe, placement: deps.placement ?? sharedPlacement(), now, log: app.log, metrics: m,
-      templateLanguage: config.whatsapp.templateLanguage, prices: config.stripe.prices, leaseMs: config.leaseMs,
-    },
-    config.workers,
-  );
-  new Gauge({ name: "brain_workers_busy", help: "Worker loops holding a learner", registers: [metrics], collect() { this.set(workers.busy); } });
+  const replyContext = (wm: ReturnType<typeof workerMetrics>) => ({
+    store, llm: deps.llm, sender: deps.sender, stripe: deps.stripe, placement: deps.placement ?? sharedPlacement(), now, log: app.log, metrics: wm,
+    templateLanguage: config.whatsapp.templateLanguage, prices: config.stripe.prices,
+  });
+  let workers: WorkerSwitch;
+  let signupReplier: Replier;
+  if (deps.workers) {
+    // Workers in their own process: sign-up's opt-in send counts here, their replies there; each
+    // scrape merges the two (counters and histograms summed by label).
+    const remote = deps.workers;
+    workers = remote;
+    const local = workerMetrics([]);
+    signupReplier = new Replier(replyContext(local));
+    mergedWorkerMetrics(metrics, remote, local);
+  } else {
+    const wm = workerMetrics([metrics]);
+    const inProcess = new InboxWorkers({ ...replyContext(wm), leaseMs: config.leaseMs }, config.workers);
+    busyGauge([metrics], () => inProcess.busy);
+    workers = inProcess;
+    signupReplier = new Replier(replyContext(wm));
+  }
 
   const storeInbound = inboxWriter(store, now);
 
@@ -131,8 +154,8 @@ export function buildApp(config: BrainConfig, deps: BrainDeps): Brain {
 
   // Sign-up: a page, and the endpoint it posts to (JSON or a classic form post). Admin. Each route
   // module owns its input contract (input.ts).
-  void app.register(async (scope) => signupRoutes(scope, { store, workers, templateLanguage: config.whatsapp.templateLanguage, now }));
-  void app.register(async (scope) => adminRoutes(scope, { adminToken: config.adminToken, store, now }));
+  void app.register(async (scope) => signupRoutes(scope, { store, replier: signupReplier, templateLanguage: config.whatsapp.templateLanguage, now }));
+  void app.register(async (scope) => adminRoutes(scope, { adminToken: config.adminToken, store, workers, now }));
 
   let closed = false;
   return {
@@ -145,6 +168,31 @@ export function buildApp(config: BrainConfig, deps: BrainDeps): Brain {
       await store.close();
     },
   } satisfies Brain;
+}
+
+/**
+ * The worker process's metrics in this registry: one entry per worker metric whose value is, at
+ * each scrape, this process's own (sign-up sends) plus the worker process's (asked over IPC).
+ */
+function mergedWorkerMetrics(registry: ServiceApp["metrics"], remote: RemoteWorkerSwitch, local: ReturnType<typeof workerMetrics>): void {
+  let scrape: Promise<MetricObjectWithValues<MetricValue<string>>[]> | undefined;
+  const theirs = () => {
+    scrape ??= remote.metrics().catch(() => []).finally(() => setTimeout(() => (scrape = undefined), 100).unref());
+    return scrape;
+  };
+  const own: Record<string, { get(): Promise<MetricObjectWithValues<MetricValue<string>>> } | undefined> = {
+    brain_replies_total: local.replies, brain_send_failures_total: local.sendFailures, brain_llm_latency_seconds: local.llmLatency,
+  };
+  for (const name of WORKER_METRIC_NAMES) {
+    registry.registerMetric({
+      name, help: name, type: "gauge", aggregator: "sum",
+      get: async () => {
+        const parts = [(await theirs()).find((x) => x.name === name), await own[name]?.get()].filter((x): x is MetricObjectWithValues<MetricValue<string>> => x !== undefined);
+        if (!parts.length) return { name, help: name, type: "gauge", aggregator: "sum", values: [] };
+        return (AggregatorRegistry.aggregate(parts.map((p) => [p])).getSingleMetric(name) as unknown as { get(): MetricObjectWithValues<MetricValue<string>> }).get();
+      },
+    } as unknown as Parameters<ServiceApp["metrics"]["registerMetric"]>[0]);
+  }
 }
 
 /** A signature header: given more than once it counts as missing (input.ts oneHeader). */

@@ -31,12 +31,16 @@ export interface BrainConfig extends BaseConfig {
   };
   adminToken: string;
   /**
-   * Concurrent worker loops per replica (each holds one learner at a time). Replies/s per replica
-   * ≈ workers ÷ LLM latency: 64 loops at 2 s per completion answer ~32 messages/s.
+   * Concurrent worker loops per replica = LLM calls in flight (each loop holds one learner at a
+   * time; a loop waiting on the LLM holds no database connection or transaction, only a promise).
+   * Replies/s per replica ≈ workers ÷ LLM latency: 64 loops at 2 s per completion answer ~32
+   * messages/s, 3,000 loops ~1,500/s (then the number's send rate is the limit). README: sizing.
    */
   workers: number;
   /** How long a worker's claim on a learner lasts before another replica may take over. */
   leaseMs: number;
+  /** Niceness of the worker process (0-19): on a busy CPU webhook ingest runs first. */
+  workersNice: number;
 }
 
 export const BRAIN_PORT = 7403;
@@ -73,7 +77,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       prices: Object.fromEntries(PRICE_ENV_KEYS.map((k) => [k, r.str(k, { required: false })])),
     },
     adminToken: r.str("BRAIN_ADMIN_TOKEN"),
-    workers: r.int("BRAIN_WORKERS", { default: 64, min: 1, max: 2048 }),
+    workers: r.int("BRAIN_WORKERS", { default: 64, min: 1, max: 10_000 }),
+    workersNice: r.int("BRAIN_WORKERS_NICE", { default: 10, min: 0, max: 19 }),
     leaseMs: r.int("BRAIN_LEASE_MS", { default: 120_000, min: 1_000, max: 3_600_000 }),
   };
   if (cfg.databaseUrl && !/^(sqlite:|postgres(ql)?:\/\/)/.test(cfg.databaseUrl)) r.problem(`DATABASE_URL: expected sqlite:<path> or postgres://…`);

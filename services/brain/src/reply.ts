@@ -9,11 +9,11 @@
 import type { FastifyBaseLogger } from "fastify";
 import type Stripe from "stripe";
 import type { Counter, Histogram } from "prom-client";
-import { backoffDelay, redactPhone } from "@tierstack/common";
+import { backoffDelay, GroupCommit, redactPhone } from "@tierstack/common";
 import { decide, utcDay, type Decision, type DecisionInput } from "./decide.js";
 import { LlmError, type LlmClient } from "./llm.js";
 import type { Placement } from "./placement.js";
-import type { BrainStore, InboundMessage, Learner, OutboundRow, Release, ReplyRecord, Work } from "./store/index.js";
+import type { BrainStore, InboundMessage, Learner, OutboundRow, Release, ReplyRecord, SendResult, Settle, Work } from "./store/index.js";
 import { createPaymentLink } from "./stripe.js";
 import { choose, reengagement, templates, texts, type OutboundPayload } from "./templates.js";
 import type { Outbound, WhatsAppSender } from "./whatsapp.js";
@@ -56,7 +56,33 @@ export const HISTORY_ROWS = 60;
 const MAX_REPLY = 4096;
 
 export class Replier {
-  constructor(private readonly ctx: ReplyContext) {}
+  /**
+   * "Sent"/"failed" marks ready at the same moment share one transaction (the kit's GroupCommit:
+   * one commit, and on PostgreSQL one statement, per batch). A caller waits for the commit that
+   * holds its mark, so a learner's next message is not sent before its previous mark committed.
+   */
+  private readonly settles: GroupCommit<Settle, void>;
+  /**
+   * On SQLite, reply records ready at the same moment share one transaction too (one commit, one
+   * fsync). Each record still commits before its send. PostgreSQL records with one statement each.
+   */
+  private readonly records: GroupCommit<ReplyRecord, OutboundRow> | undefined;
+
+  constructor(private readonly ctx: ReplyContext) {
+    this.settles = new GroupCommit<Settle, void>(
+      async (items) => {
+        await ctx.store.finishReplies(items);
+        return items.map(() => undefined);
+      },
+      { maxBatch: 256, concurrency: ctx.store.kind === "postgres" ? 4 : 1 },
+    );
+    if (ctx.store.kind === "sqlite") this.records = new GroupCommit<ReplyRecord, OutboundRow>((recs) => ctx.store.recordReplies(recs), { maxBatch: 256, concurrency: 1 });
+  }
+
+  /** Settle one send (grouped with the others ready now); resolves once committed. */
+  private settle(outboundId: number, result: SendResult, inboundId: number | undefined, now: number, release: Release | undefined): Promise<void> {
+    return this.settles.submit({ outboundId, result, inboundId, now, ...(release ? { release } : {}) });
+  }
 
   /** Answer one inbound message (or resume a recorded reply); resolves once it is settled or to be retried. */
   async handle(learner: Learner, m: InboundMessage, context?: Context, release?: Release): Promise<Handled> {
@@ -70,7 +96,7 @@ export class Replier {
         await store.completeInbound(m.id, r.inbound);
         return { learner: r.learner };
       }
-      out = await store.recordReply(r.record);
+      out = await (this.records ? this.records.submit(r.record) : store.recordReply(r.record));
       learner = r.learner;
     }
     if (out.state === "pending") {
@@ -134,14 +160,12 @@ export class Replier {
   /** The LLM call; a failure counts an attempt and retries the learner later, or dead-letters the message after the last one. */
   private async ask(d: Extract<Decision, { kind: "llm" }>, learner: Learner, m: InboundMessage, t: number, record: (p: OutboundPayload, extra?: Partial<ReplyRecord>) => ReplyRecord): Promise<Acted> {
     const { store, log, metrics } = this.ctx;
-    const target = await this.ctx.placement.place({ id: learner.id, plan: d.plan });
-    if (target.kind === "dedicated") {
-      // The sandbox path plugs in here on tier-100; until then the shared process answers.
-      log.warn({ learner: redactPhone(learner.phone), sandbox: target.sandbox }, "dedicated placement not wired yet: answering in the shared process");
-    }
     const started = performance.now();
     try {
-      const res = await this.ctx.llm.complete({ model: d.model, fallbackModel: d.fallbackModel, messages: d.messages, user: learner.id });
+      // A dedicated learner's own sandbox answers (placement.ts); a failure there retries like an LLM failure.
+      const target = await this.ctx.placement.place({ id: learner.id, plan: d.plan });
+      const llm = target.kind === "dedicated" ? target.llm : this.ctx.llm;
+      const res = await llm.complete({ model: d.model, fallbackModel: d.fallbackModel, messages: d.messages, user: learner.id });
       metrics.llmLatency.observe({ model: res.model, outcome: "ok" }, (performance.now() - started) / 1000);
       const reply = res.text.trim() || "…";
       return {
@@ -189,12 +213,12 @@ export class Replier {
     try {
       msg = choose(JSON.parse(out.payload) as OutboundPayload, learner.lastInboundAt, t);
     } catch (err) {
-      await store.finishReply(out.id, { state: "failed", error: `unreadable payload: ${(err as Error).message}` }, inboundId, t, release);
+      await this.settle(out.id, { state: "failed", error: `unreadable payload: ${(err as Error).message}` }, inboundId, t, release);
       return true;
     }
     const res = await sender.send(msg);
     if (res.ok) {
-      await store.finishReply(out.id, { state: "sent", waMessageId: res.messageId }, inboundId, this.ctx.now(), release);
+      await this.settle(out.id, { state: "sent", waMessageId: res.messageId }, inboundId, this.ctx.now(), release);
       metrics.replies.inc({ kind: msg.kind });
       return true;
     }
@@ -208,7 +232,7 @@ export class Replier {
       }
     }
     // Final: not retryable, out of attempts, or ambiguous (it may have reached Meta: resending risks a duplicate).
-    await store.finishReply(out.id, { state: "failed", error: res.ambiguous ? `ambiguous, not resent: ${error}` : error }, inboundId, this.ctx.now(), release);
+    await this.settle(out.id, { state: "failed", error: res.ambiguous ? `ambiguous, not resent: ${error}` : error }, inboundId, this.ctx.now(), release);
     metrics.sendFailures.inc({ reason: res.ambiguous ? "ambiguous" : "final" });
     log.error({ error, learner: redactPhone(learner.phone) }, "send failed");
     return true;

@@ -13,7 +13,7 @@ import { normalizePhone, parseBoundedJson, readFields, type Spec } from "./input
 import { signupPage } from "./signup-page.js";
 import type { BrainStore } from "./store/index.js";
 import { templates, type OutboundPayload } from "./templates.js";
-import type { InboxWorkers } from "./worker.js";
+import type { Replier } from "./reply.js";
 
 export const SIGNUP_BODY_LIMIT = 8 * 1024;
 
@@ -40,8 +40,8 @@ function parseForm(text: string): FormBody {
   return new FormBody(fields);
 }
 
-export function signupRoutes(scope: FastifyInstance, opts: { store: BrainStore; workers: InboxWorkers; templateLanguage: string; now: () => number }): void {
-  const { store, workers, now } = opts;
+export function signupRoutes(scope: FastifyInstance, opts: { store: BrainStore; replier: Replier; templateLanguage: string; now: () => number }): void {
+  const { store, replier, now } = opts;
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser("application/json", { parseAs: "string", bodyLimit: SIGNUP_BODY_LIMIT }, (_req, body, done) => {
     try {
@@ -65,7 +65,7 @@ export function signupRoutes(scope: FastifyInstance, opts: { store: BrainStore; 
     const msg = { kind: "template" as const, to: phone, template: templates.onboarding, language: opts.templateLanguage };
     const payload: OutboundPayload = { msg, outsideWindow: msg };
     const out = await store.recordReply({ learnerId: learner.id, outbound: { key: `signup:${learner.id}:${randomUUID()}`, payload: JSON.stringify(payload), at: t } });
-    await workers.deliver(out, learner);
+    await replier.deliver(out, learner);
     const sent = (await store.outboundByKey(out.key))?.state === "sent";
     req.log.info({ learner: redactPhone(phone), sent }, "sign-up");
     const html = (req.headers.accept ?? "").includes("text/html") && req.body instanceof FormBody;

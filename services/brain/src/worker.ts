@@ -29,10 +29,39 @@ export interface WorkerContext extends ReplyContext {
 }
 
 const BATCH = 20;
+/** Most learners one claim statement takes: a claim for every idle loop at once (thousands) held the statement for ~0.5 s on PostgreSQL, and on SQLite the write lock, while loops and acks waited. */
+const CLAIM_MAX = 64;
+/** After a claim that found nothing, idle loops wait this long (or for a wake) before the next claim. */
+const IDLE_GAP_MS = 200;
 
-export class InboxWorkers {
+/** What `GET /admin/workers` shows: held (no new claims) and how many loops still hold a learner. */
+export interface WorkersState {
+  held: boolean;
+  busy: number;
+  /** Workers in their own process (worker-process.ts): its pid (null while it restarts) and restarts so far. */
+  process?: { pid: number | null; restarts: number };
+}
+
+/**
+ * What the HTTP side needs of the reply workers, whether they run in this process (InboxWorkers)
+ * or in the forked worker process (worker-process.ts, RemoteWorkers).
+ */
+export interface WorkerSwitch {
+  start(): void;
+  /** New inbound work: wake up to `count` idle loops. */
+  wake(count?: number): void;
+  /** No new claims; messages in hand finish. Resolves with the state after the switch. */
+  hold(): Promise<WorkersState>;
+  resume(): Promise<WorkersState>;
+  state(): Promise<WorkersState>;
+  stop(): Promise<void>;
+}
+
+export class InboxWorkers implements WorkerSwitch {
   private loops: Promise<void>[] = [];
   private stopping = false;
+  /** Held: no loop claims; each finishes the message in hand and then idles until resumed. */
+  private holding = false;
   private sleepers = new Set<() => void>();
   private readonly instance = randomUUID().slice(0, 8);
   private inFlight = 0;
@@ -41,6 +70,11 @@ export class InboxWorkers {
   private claiming: Promise<boolean> | undefined;
   private waiting = 0;
   private claims = 0;
+  /** When a claim last found nothing (0: since then a wake came). Idle loops do not claim again sooner than IDLE_GAP_MS. */
+  private emptyAt = 0;
+  private wakes = 0;
+  /** `wakes` when the claim in flight began. */
+  private claimWakes = 0;
 
   private readonly replier: Replier;
 
@@ -56,8 +90,12 @@ export class InboxWorkers {
 
   /** New inbound work: wake up to `count` idle loops now rather than at their next poll. */
   wake(count = Number.POSITIVE_INFINITY): void {
+    this.emptyAt = 0;
+    this.wakes++;
     let n = 0;
-    for (const s of [...this.sleepers]) {
+    // No copy of the set (thousands of sleepers, hundreds of wakes a second): a sleeper woken
+    // removes itself, which a Set's iteration allows.
+    for (const s of this.sleepers) {
       if (n++ >= count) break;
       s();
     }
@@ -67,6 +105,42 @@ export class InboxWorkers {
     return this.inFlight;
   }
 
+  get held(): boolean {
+    return this.holding;
+  }
+
+  /**
+   * Hold: no new claims. A loop answering a learner finishes the message in hand, then releases
+   * the learner (its later messages stay pending); learners claimed but not yet taken by a loop
+   * are released at once. Webhook ingest is not affected: messages keep arriving in the inbox.
+   */
+  async hold(): Promise<WorkersState> {
+    this.holding = true;
+    await this.releaseClaimed();
+    return this.snapshot();
+  }
+
+  /** Resume claiming; idle loops are woken at once. */
+  async resume(): Promise<WorkersState> {
+    this.holding = false;
+    this.wake();
+    return this.snapshot();
+  }
+
+  async state(): Promise<WorkersState> {
+    return this.snapshot();
+  }
+
+  private snapshot(): WorkersState {
+    return { held: this.holding, busy: this.inFlight };
+  }
+
+  private async releaseClaimed(): Promise<void> {
+    for (const w of this.claimed.splice(0)) {
+      await this.ctx.store.releaseLearner(w.learner.id, w.owner).catch((err: unknown) => this.ctx.log.error({ err }, "lease release failed"));
+    }
+  }
+
   /** Stop claiming, let each loop finish the message in hand, release leases. */
   async stop(): Promise<void> {
     this.stopping = true;
@@ -74,9 +148,7 @@ export class InboxWorkers {
     await Promise.all(this.loops);
     this.loops = [];
     await this.claiming?.catch(() => undefined);
-    for (const w of this.claimed.splice(0)) {
-      await this.ctx.store.releaseLearner(w.learner.id, w.owner).catch((err: unknown) => this.ctx.log.error({ err }, "lease release failed"));
-    }
+    await this.releaseClaimed();
   }
 
   /**
@@ -89,15 +161,25 @@ export class InboxWorkers {
     this.waiting++;
     try {
       for (;;) {
+        if (this.holding) {
+          // A claim that was in flight when the hold came: give its learners back.
+          await this.releaseClaimed();
+          return undefined;
+        }
         const w = this.claimed.shift();
         if (w) return w;
         if (this.stopping) return undefined;
         if (this.claiming) {
+          const startedAt = this.claimWakes;
           const full = await this.claiming.catch(() => false);
-          if (!full && !this.claimed.length) return undefined;
+          // Nothing for us, unless a wake came after that claim began: then claim again.
+          if (!full && !this.claimed.length && this.wakes === startedAt) return undefined;
           continue;
         }
-        this.claiming = this.claimBatch(Math.max(1, this.waiting)).finally(() => {
+        // Thousands of idle loops each polling would claim thousands of times a second: after an
+        // empty claim, only a wake (new inbound here) or the gap's end lets the next one run.
+        if (this.emptyAt && performance.now() - this.emptyAt < IDLE_GAP_MS) return undefined;
+        this.claiming = this.claimBatch(Math.min(CLAIM_MAX, Math.max(1, this.waiting))).finally(() => {
           this.claiming = undefined;
         });
         const full = await this.claiming;
@@ -111,7 +193,10 @@ export class InboxWorkers {
   /** Claim up to n learners into the queue; true when it got all n (there may be more). */
   private async claimBatch(n: number): Promise<boolean> {
     const t = this.ctx.now();
+    const wakes = (this.claimWakes = this.wakes);
     const got = await this.ctx.store.claimWork(`${this.instance}:${++this.claims}`, t, this.ctx.leaseMs, { learners: n, batch: BATCH, historyRows: HISTORY_ROWS, day: utcDay(t) });
+    // Empty, and no wake came while it ran (that wake's message may have committed after this claim's snapshot).
+    this.emptyAt = got.length || wakes !== this.wakes ? 0 : performance.now();
     this.claimed.push(...got);
     return got.length >= n;
   }
@@ -165,7 +250,7 @@ export class InboxWorkers {
       store.renewLease(learner.id, owner, this.ctx.now(), this.ctx.leaseMs).catch((err: unknown) => log.warn({ err }, "lease renewal failed"));
     }, Math.max(250, Math.floor(this.ctx.leaseMs / 3)));
     try {
-      outer: while (!this.stopping) {
+      outer: while (!this.stopping && !this.holding) {
         const batch = first?.batch ?? (await store.pendingFor(learner.id, BATCH));
         let context = first?.context;
         first = undefined;
@@ -180,7 +265,7 @@ export class InboxWorkers {
           }
           learner = r.learner;
           if (r.released) released = true;
-          if (this.stopping) break outer;
+          if (this.stopping || this.holding) break outer;
         }
         // A short batch was the whole backlog; anything that arrived meanwhile is claimed afresh.
         if (batch.length < BATCH) break;

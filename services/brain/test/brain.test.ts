@@ -209,6 +209,8 @@ describe.each(dbs)("brain on %s", (db) => {
   it("admin endpoints need the token; lookup, usage, send failures, delete", async () => {
     expect((await admin("GET", "/admin/dead-letters", "")).statusCode).toBe(401);
     expect((await admin("GET", "/admin/dead-letters", "wrong-token-wrong-token")).statusCode).toBe(401);
+    const lower = await h.brain.app.inject({ method: "GET", url: "/admin/dead-letters", headers: { authorization: `bearer ${ADMIN_TOKEN}` } });
+    expect(lower.statusCode).toBe(200); // the scheme's name is case-insensitive (RFC 9110 §11.1)
     const phone = newPhone();
     await h.deliver(textNotification([{ from: phone, body: "remember me" }]));
     await until(() => sentTo(h, phone).length === 1, "reply");

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { available, freePort, PG_URL } from "@tierstack/common/testing";
 import { signPayload } from "../src/webhook.js";
-import { APP_SECRET, brainEnv, testDatabase, textNotification, until, type Db } from "./harness.js";
+import { APP_SECRET, brainEnv, processGone, testDatabase, textNotification, until, workersPid, type Db } from "./harness.js";
 import { startCloudApiPeer } from "./peers/cloudapi.js";
 import { startLlmPeer } from "./peers/llm.js";
 import { startStripePeer } from "./peers/stripe.js";
@@ -24,7 +24,8 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())));
 }
 
-describe.each(dbs)("crash recovery on %s", (db) => {
+// Concurrent: both stores' scenarios wait mostly on the LLM hold, the kill and the restart.
+describe.concurrent.each(dbs)("crash recovery on %s", (db) => {
   let peers: { cloud: Awaited<ReturnType<typeof startCloudApiPeer>>; llm: Awaited<ReturnType<typeof startLlmPeer>>; stripe: Awaited<ReturnType<typeof startStripePeer>> };
   let database: Awaited<ReturnType<typeof testDatabase>>;
   const children: ChildProcess[] = [];
@@ -42,7 +43,7 @@ describe.each(dbs)("crash recovery on %s", (db) => {
     await database.drop();
   });
 
-  it("SIGKILL while the LLM holds the request: after restart the reply goes out exactly once", async () => {
+  it("SIGKILL while the LLM holds the request: after restart the reply goes out exactly once", async ({ expect }) => {
     const port = await freePort();
     const env = brainEnv(
       { databaseUrl: database.url, cloudUrl: peers.cloud.url, accessToken: peers.cloud.accessToken, llmUrl: peers.llm.url, stripeHost: peers.stripe.host, stripePort: peers.stripe.port },
@@ -65,10 +66,15 @@ describe.each(dbs)("crash recovery on %s", (db) => {
     const res = await fetch(`${base}/webhooks/whatsapp`, { method: "POST", headers: { "content-type": "application/json", "x-hub-signature-256": signPayload(raw, APP_SECRET) }, body: raw });
     expect(res.status).toBe(200);
     await until(() => peers.llm.held === 1, "LLM request held");
+    const workerPid = await workersPid(base);
+    expect(workerPid).toBeTypeOf("number");
 
     first.kill("SIGKILL");
     await exited(first);
     expect(first.signalCode).toBe("SIGKILL");
+    // The worker process (holding the LLM request) exits when its HTTP process goes; only then
+    // is the held request answered, so the answer finds no one (else the orphan could still send).
+    await until(() => processGone(workerPid!), "worker process gone with its HTTP process", 10_000);
     peers.llm.release(); // answers go to a dead socket; later requests are answered at once
     expect(peers.cloud.sent).toHaveLength(0);
 

@@ -3,7 +3,7 @@
  * a SQLite file or a fresh PostgreSQL schema. Also builds Cloud API webhook payloads and signs
  * them the way Meta does.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freshSchema } from "@tierstack/common/testing";
@@ -116,6 +116,30 @@ export async function startHarness(opts: { db: Db; llm?: LlmPeerOptions; cloud?:
 }
 
 let seq = 0;
+/** The pid of a running brain's worker process (`/admin/workers`), or null while there is none or the brain does not answer. */
+export async function workersPid(base: string): Promise<number | null> {
+  try {
+    const res = await fetch(`${base}/admin/workers`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    return res.status === 200 ? (((await res.json()) as { workers: { process?: { pid: number | null } } }).workers.process?.pid ?? null) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** True once `pid` is gone or a zombie (an orphan's reaper may be slow, or absent in a container). */
+export function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").startsWith("Z");
+  } catch {
+    return true;
+  }
+}
+
 /** A Cloud API "messages" notification carrying text messages. */
 export function textNotification(items: { from: string; body: string; id?: string; timestamp?: number }[]): Record<string, unknown> {
   return notification({

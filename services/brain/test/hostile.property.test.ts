@@ -182,6 +182,7 @@ const signupGet = fc.array(fc.tuple(nastyString, queryValue), { maxLength: 3 }).
 const ADMIN_ROUTES = [
   ["GET", "/admin/learners/:idOrPhone", ""], ["GET", "/admin/learners/:idOrPhone/usage", "/usage"], ["GET", "/admin/learners/:idOrPhone/outbound", "/outbound"],
   ["DELETE", "/admin/learners/:idOrPhone", ""], ["GET", "/admin/dead-letters", null], ["GET", "/admin/send-failures", null],
+  ["GET", "/admin/workers", null], ["POST", "/admin/workers/hold", null], ["POST", "/admin/workers/resume", null],
 ] as const;
 /** A learner's id or phone as it appears in the path: percent-encoded, or raw bytes that are not valid encodings. */
 const pathSegment = fc.oneof(

@@ -11,7 +11,7 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { createServiceApp, type AgentTokens, type ServiceApp } from "@tierstack/common";
+import { bearerToken, createServiceApp, type AgentTokens, type ServiceApp } from "@tierstack/common";
 import { BodyError, jsonRpcBody } from "./body.js";
 import type { GatewayConfig, ShardConfig } from "./config.js";
 import { ReplicaHealth } from "./health.js";
@@ -106,17 +106,17 @@ export function buildApp(config: GatewayConfig, deps: GatewayDeps): Gateway {
       // 2025-11-25 and 2026-07-28 Streamable HTTP §Security: invalid Origin ⇒ 403.
       return sendRpcError(reply, 403, ERR.invalidRequest, `Forbidden: origin ${origin} is not allowed`);
     }
-    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? "");
+    const token = bearerToken(req.headers.authorization);
     let agent: Awaited<ReturnType<AgentTokens["verify"]>>;
     try {
-      agent = m ? await deps.tokens.verify(m[1]) : undefined;
+      agent = token ? await deps.tokens.verify(token) : undefined;
     } catch (err) {
       req.log.warn({ err }, "agent token store unavailable");
       return sendRpcError(reply.header("retry-after", "1"), 503, ERR.unavailable, "agent token store unavailable");
     }
     if (!agent) {
       reply.header("www-authenticate", 'Bearer realm="mcp-gateway"');
-      return sendRpcError(reply, 401, ERR.invalidRequest, m ? "Unauthorized: unknown, expired or revoked agent token" : "Unauthorized: missing bearer token (Authorization: Bearer tsa_…)");
+      return sendRpcError(reply, 401, ERR.invalidRequest, token ? "Unauthorized: unknown, expired or revoked agent token" : "Unauthorized: missing bearer token (Authorization: Bearer tsa_…)");
     }
     setAgent(req, agent.agent);
     const wait = limiter.take(agent.agent);

@@ -1,14 +1,14 @@
 /**
  * The one gate every JSON body passes before the gateway walks it: client requests (the `/mcp` routes'
- * content-type parser) and the shard answers it reads (federated `tools/list`, its own sessions). A body
- * is size-capped, then must be UTF-8 (RFC 8259 §8.1), nest at most MAX_DEPTH containers, have no member
- * name twice in one object (the gateway and the shard must not read different messages from one body),
- * and hold only numbers JavaScript represents as written (no overflow to Infinity, no underflow of a
- * non-zero literal to 0, no integer literal that loses digits). Only then is it parsed. A client request
- * must also be JSON-RPC 2.0 as MCP uses it (jsonRpcBody). Each refusal names the offending field.
+ * content-type parser) and the shard answers it reads (federated `tools/list`, its own sessions). The
+ * bytes go through the platform's bounded parse (the kit's parseJsonBounded: size, UTF-8 per RFC 8259
+ * §8.1, at most MAX_DEPTH containers, no member name twice in one object — the gateway and the shard
+ * must not read different messages from one body —, no `__proto__` member, only numbers JavaScript
+ * represents as written). A client request must also be JSON-RPC 2.0 as MCP uses it (jsonRpcBody).
+ * Each refusal names the offending field.
  */
-import { isUtf8 } from "node:buffer";
 import type { Readable } from "node:stream";
+import { JsonBodyError, parseJsonBounded } from "@tierstack/common";
 import { ERR, type JsonRpcId, type JsonRpcMessage } from "./mcp.js";
 
 /** Deepest nesting of objects and arrays accepted in a body. */
@@ -30,111 +30,19 @@ export class BodyError extends Error {
 
 const invalid = (message: string) => new BodyError(400, ERR.invalidRequest, `Invalid Request: ${message}`);
 
-/** `a.b[2]["x y"]` for the path of a value; `body` for the top level. */
-function pathOf(parts: ReadonlyArray<string | number>): string {
-  let out = "";
-  for (const p of parts) {
-    if (typeof p === "number") out += `[${p}]`;
-    else if (/^[A-Za-z_$][\w$]*$/.test(p)) out += out ? `.${p}` : p;
-    else out += `[${JSON.stringify(p)}]`;
-  }
-  return out || "body";
-}
-
-function checkNumber(literal: string, at: () => string): void {
-  // Fast path: up to 15 characters without an exponent cannot overflow, underflow or lose an integer digit.
-  if (literal.length <= 15 && literal.indexOf("e") < 0 && literal.indexOf("E") < 0) return;
-  const value = Number(literal);
-  if (Number.isNaN(value)) return; // not a JSON number: JSON.parse reports it
-  if (!Number.isFinite(value)) throw invalid(`${at()}: number ${literal} is out of range (IEEE 754 double)`);
-  const mantissa = literal.split(/[eE]/)[0] ?? "";
-  if (value === 0 && /[1-9]/.test(mantissa)) throw invalid(`${at()}: number ${literal} underflows to 0`);
-  if (/^-?\d+$/.test(literal) && literal.replace("-", "").length > 15 && BigInt(literal) !== BigInt(value)) {
-    throw invalid(`${at()}: integer ${literal} cannot be represented exactly (beyond ±2^53); send it as a string`);
-  }
-}
-
-/** 0-9 e E + - . */
-const isNumberChar = (d: number) => (d >= 0x30 && d <= 0x39) || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d || d === 0x2e;
-
-type Frame = { kind: "object"; keys: Set<string>; key: string | undefined; expectKey: boolean } | { kind: "array"; index: number };
-
 /**
- * One linear pass over JSON text (before JSON.parse): nesting depth, duplicate member names, number
- * literals. It never throws on malformed text (that is JSON.parse's to report); it throws BodyError for
- * well-formed text the gateway refuses.
- */
-export function scanJson(text: string, maxDepth = MAX_DEPTH): void {
-  const stack: Frame[] = [];
-  const at = () => pathOf(stack.flatMap((f): Array<string | number> => (f.kind === "array" ? [f.index] : f.key === undefined ? [] : [f.key])));
-  const n = text.length;
-  let i = 0;
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22 /* " */) {
-      let j = i + 1;
-      let escaped = false;
-      while (j < n) {
-        const d = text.charCodeAt(j);
-        if (d === 0x5c /* \ */) {
-          escaped = true;
-          j += 2;
-        } else if (d === 0x22) break;
-        else j++;
-      }
-      if (j >= n) return; // unterminated string
-      const top = stack[stack.length - 1];
-      if (top?.kind === "object" && top.expectKey) {
-        let key: string;
-        try {
-          key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
-        } catch {
-          return; // bad escape
-        }
-        if (top.keys.has(key)) {
-          top.key = key;
-          throw invalid(`${at()}: member given twice`);
-        }
-        top.keys.add(key);
-        top.key = key;
-        top.expectKey = false;
-      }
-      i = j + 1;
-    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
-      if (stack.length >= maxDepth) throw invalid(`${at()}: nested deeper than ${maxDepth} levels`);
-      stack.push(c === 0x7b ? { kind: "object", keys: new Set(), key: undefined, expectKey: true } : { kind: "array", index: 0 });
-      i++;
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-      stack.pop();
-      i++;
-    } else if (c === 0x2c /* , */) {
-      const top = stack[stack.length - 1];
-      if (top?.kind === "object") top.expectKey = true;
-      else if (top?.kind === "array") top.index++;
-      i++;
-    } else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
-      let j = i + 1;
-      while (j < n && isNumberChar(text.charCodeAt(j))) j++;
-      checkNumber(text.slice(i, j), at);
-      i = j;
-    } else i++;
-  }
-}
-
-/**
- * Bytes ⇒ JSON value, through the checks above. `maxBytes` is checked here too (the HTTP layer's
- * limit answers 413 first for requests; this keeps every caller bounded).
+ * Bytes ⇒ JSON value, through the kit's bounded parse (size, UTF-8, depth, members, numbers),
+ * its refusals named in JSON-RPC's terms: over `maxBytes` ⇒ 413; empty, not UTF-8 or not JSON ⇒
+ * a parse error; JSON the platform refuses ⇒ an invalid request naming the value's dotted path.
  */
 export function parseJson(raw: Buffer, maxBytes: number): unknown {
-  if (raw.length > maxBytes) throw new BodyError(413, ERR.invalidRequest, `body larger than ${maxBytes} bytes`);
-  if (raw.length === 0) throw new BodyError(400, ERR.parse, "Parse error: empty body");
-  if (!isUtf8(raw)) throw new BodyError(400, ERR.parse, "Parse error: body is not valid UTF-8");
-  const text = raw.toString("utf8");
-  scanJson(text);
   try {
-    return JSON.parse(text) as unknown;
+    return parseJsonBounded(raw, { maxBytes, maxDepth: MAX_DEPTH, path: "dotted" });
   } catch (err) {
-    throw new BodyError(400, ERR.parse, `Parse error: ${(err as Error).message}`);
+    if (!(err instanceof JsonBodyError)) throw err;
+    if (err.reason === "too_large") throw new BodyError(413, ERR.invalidRequest, `body larger than ${maxBytes} bytes`);
+    if (err.reason === "not_json") throw new BodyError(400, ERR.parse, `Parse error: ${err.message}`);
+    throw invalid(err.message);
   }
 }
 
@@ -214,8 +122,7 @@ export async function readCapped(body: Readable, max: number): Promise<Buffer> {
 /** JSON text ⇒ value through the same checks, or undefined when it is refused or not JSON. */
 export function tryParseJsonText(text: string): unknown {
   try {
-    scanJson(text);
-    return JSON.parse(text) as unknown;
+    return parseJsonBounded(text, { maxBytes: Infinity, maxDepth: MAX_DEPTH });
   } catch {
     return undefined;
   }

@@ -1,4 +1,5 @@
 import { portOpen } from "../net.js";
+import { openPgPool, parseDatabaseUrl } from "../db.js";
 import pg from "pg";
 
 /**
@@ -29,14 +30,23 @@ export async function available(name: string, url: string): Promise<boolean> {
   return ok;
 }
 
-/** A fresh schema on the shared PostgreSQL: `{ url, drop }`; url carries ?schema= for the stores. */
-export async function freshSchema(prefix: string, base = PG_URL): Promise<{ url: string; schema: string; drop: () => Promise<void> }> {
+/**
+ * A fresh schema on the shared PostgreSQL: url carries ?schema= for the stores; pool() opens a
+ * pool whose sessions use it (as the stores' own pools do); drop() removes it.
+ */
+export async function freshSchema(prefix: string, base = PG_URL): Promise<{ url: string; schema: string; pool: (opts?: pg.PoolConfig) => pg.Pool; drop: () => Promise<void> }> {
   const schema = `${prefix.replace(/[^a-z0-9_]/g, "_")}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`.toLowerCase();
   const u = new URL(base);
   u.searchParams.set("schema", schema);
+  const url = u.toString();
   return {
-    url: u.toString(),
+    url,
     schema,
+    pool: (opts = {}) => {
+      const target = parseDatabaseUrl(url);
+      if (target.kind !== "postgres") throw new Error(`freshSchema: ${base} is not a PostgreSQL URL`);
+      return openPgPool(target, opts);
+    },
     drop: async () => {
       const c = new pg.Client({ connectionString: base });
       await c.connect();

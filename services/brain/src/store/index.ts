@@ -7,10 +7,13 @@ export * from "./types.js";
 export { SqliteBrainStore } from "./sqlite.js";
 export { PgBrainStore } from "./postgres.js";
 
-/** Open the store DATABASE_URL names and bring its schema up to date (advisory-locked on PostgreSQL). */
-export async function openBrainStore(url: string): Promise<BrainStore> {
+/**
+ * Open the store DATABASE_URL names and bring its schema up to date (advisory-locked on
+ * PostgreSQL). `pools` sizes PostgreSQL's two pools (workers/admin, ingest); default 16 + 6.
+ */
+export async function openBrainStore(url: string, pools?: { max: number; ingestMax: number }): Promise<BrainStore> {
   const target = parseDatabaseUrl(url);
-  const store: BrainStore = target.kind === "sqlite" ? new SqliteBrainStore(target.path) : new PgBrainStore(url);
+  const store: BrainStore = target.kind === "sqlite" ? new SqliteBrainStore(target.path) : new PgBrainStore(url, pools);
   await store.migrate();
   return store;
 }

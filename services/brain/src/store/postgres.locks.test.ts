@@ -8,7 +8,6 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { available, freshSchema, PG_URL } from "@tierstack/common/testing";
-import { parseDatabaseUrl, openPgPool } from "@tierstack/common";
 import { PgBrainStore } from "./postgres.js";
 
 const pgUp = await available("postgres", PG_URL);
@@ -23,7 +22,7 @@ describe.runIf(pgUp)("PgBrainStore lock order", () => {
     schema = await freshSchema("brain_locks");
     store = new PgBrainStore(schema.url);
     await store.migrate();
-    pool = openPgPool(parseDatabaseUrl(schema.url) as Extract<ReturnType<typeof parseDatabaseUrl>, { kind: "postgres" }>, { max: 2 });
+    pool = schema.pool({ max: 2 });
     worker = await pool.connect();
   });
   afterAll(async () => {

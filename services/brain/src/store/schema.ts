@@ -106,12 +106,48 @@ ALTER TABLE dead_letters ADD COLUMN dedupe_key text;
 CREATE UNIQUE INDEX dead_letters_dedupe_key ON dead_letters (dedupe_key);
 `;
 
+/**
+ * Version 3: the claim reads learners, not the inbox. Each learner row carries its pending count
+ * and `next_pending`, the inbox id of the first message since the learner last had nothing pending
+ * (NULL ⇔ nothing pending), maintained in the transactions that add or settle inbox rows (inbox
+ * row locked first, then the learner row: ADR 0032's order). The claim walks
+ * `learners_claimable` (only learners with something pending, oldest waiting first) instead of
+ * joining every pending inbox row with its learner; the backlog gauge sums the counts.
+ */
+const pendingMarker = (d: { big: string }) => `
+ALTER TABLE learners ADD COLUMN pending_count integer NOT NULL DEFAULT 0;
+ALTER TABLE learners ADD COLUMN next_pending ${d.big};
+UPDATE learners SET
+  pending_count = (SELECT count(*) FROM inbox WHERE inbox.learner_id = learners.id AND inbox.state = 'pending'),
+  next_pending = (SELECT min(id) FROM inbox WHERE inbox.learner_id = learners.id AND inbox.state = 'pending');
+CREATE INDEX learners_claimable ON learners (next_pending, lease_until) WHERE next_pending IS NOT NULL;
+`;
+
+/**
+ * Version 4: a learner's pending messages through one index. The claim and `pendingFor` read
+ * `learner_id = ? AND state = 'pending' ORDER BY id`; with only `inbox_pending (id)` and
+ * `inbox_learner (learner_id, id)` PostgreSQL's planner, its statistics taken on a small inbox,
+ * ANDed the two bitmaps: every claimed learner read the whole pending index (EXPLAIN at 60,000
+ * pending: 10,560 of the claim's 14,248 buffer hits, 1.6 ms per learner). The partial index on
+ * (learner_id, id) answers it in order from that learner's pending rows alone. `inbox_pending`
+ * served the backlog count before version 3 and nothing since: dropped (an index, no data; the
+ * previous release's statements work without it).
+ */
+const pendingPerLearner = `
+CREATE INDEX inbox_learner_pending ON inbox (learner_id, id) WHERE state = 'pending';
+DROP INDEX inbox_pending;
+`;
+
 export const sqliteMigrations: Migration[] = [
   { version: 1, name: "brain initial", sql: tables({ pk: "INTEGER PRIMARY KEY AUTOINCREMENT", big: "integer", real: "real", bool: "integer", f: "0" }) },
   { version: 2, name: "dead letters keyed", sql: deadLetterKeys },
+  { version: 3, name: "pending marker per learner", sql: pendingMarker({ big: "integer" }) },
+  { version: 4, name: "pending inbox per learner", sql: pendingPerLearner },
 ];
 
 export const postgresMigrations: Migration[] = [
   { version: 1, name: "brain initial", sql: tables({ pk: "bigserial PRIMARY KEY", big: "bigint", real: "double precision", bool: "boolean", f: "false" }) },
   { version: 2, name: "dead letters keyed", sql: deadLetterKeys },
+  { version: 3, name: "pending marker per learner", sql: pendingMarker({ big: "bigint" }) },
+  { version: 4, name: "pending inbox per learner", sql: pendingPerLearner },
 ];

@@ -12,7 +12,7 @@ import { deadLetterFromRow, deadLetterKey, decodeValue, encodeParams, inboundFro
 import {
   clip, statusRank,
   type BrainStore, type Claim, type DeadLetter, type DeadLetterInput, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
-  type OutboundRow, type PlanChangeInput, type PlanChangeOutcome, type Release, type ReplyRecord, type StatusInput, type StatusRow,
+  type OutboundRow, type PlanChangeInput, type PlanChangeOutcome, type Release, type ReplyRecord, type SendResult, type Settle, type StatusInput, type StatusRow,
   type UsageRow, type UsageTotals, type Work,
 } from "./types.js";
 
@@ -49,6 +49,12 @@ class Stmt {
  * returning; concurrent durable writes share one fsync. A checkpoint in NORMAL mode syncs the WAL
  * first, so frames checkpointed before our fsync ran were already on disk.
  */
+/** How long SQLite itself waits for the write lock (synchronously, on the event loop). */
+const BUSY_WAIT_MS = 2;
+/** How long a write keeps retrying a busy lock (off the event loop) before it fails. */
+const WRITE_WAIT_MS = 10_000;
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 export class SqliteBrainStore implements BrainStore {
   readonly kind = "sqlite" as const;
   /** Transactions only: statements are prepared through `q` (the codec), never on the connection. */
@@ -63,7 +69,7 @@ export class SqliteBrainStore implements BrainStore {
   private syncing: Promise<void> | undefined;
 
   constructor(path: string) {
-    const db = openSqlite(path, { synchronous: "NORMAL" });
+    const db = openSqlite(path, { synchronous: "NORMAL", busyTimeoutMs: BUSY_WAIT_MS });
     this.db = db;
     this.prepare = (sql) => new Stmt(db.prepare(sql));
     this.migrateDb = () => migrateSqlite(db, "brain", sqliteMigrations);
@@ -79,9 +85,29 @@ export class SqliteBrainStore implements BrainStore {
     return s;
   }
 
+  /**
+   * Run a write (an immediate transaction, or one statement) once SQLite's write lock is free.
+   * The webhook process and the reply workers' process share the file (ADR 0035), and
+   * better-sqlite3 waits for a busy lock synchronously, blocking the event loop, with a
+   * back-off that lets a busy writer starve the other: so SQLite waits at most BUSY_WAIT_MS
+   * itself, and SQLITE_BUSY is retried here off the event loop (jittered, up to 10 ms apart)
+   * until WRITE_WAIT_MS have passed. A failed attempt wrote nothing (the transaction rolled back).
+   */
+  private async write<T>(fn: () => T): Promise<T> {
+    const deadline = Date.now() + WRITE_WAIT_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return fn();
+      } catch (err) {
+        if (!String((err as { code?: unknown }).code ?? "").startsWith("SQLITE_BUSY") || Date.now() > deadline) throw err;
+        await (attempt < 2 ? new Promise<void>((r) => setImmediate(r)) : delay(Math.min(10, 2 ** (attempt - 2)) * (0.5 + Math.random())));
+      }
+    }
+  }
+
   /** Commit a write transaction and return once it is on disk (fsync of the WAL, off the event loop). */
   private async durable<T>(fn: () => T): Promise<T> {
-    const out = this.db.transaction(fn).immediate();
+    const out = await this.write(() => this.db.transaction(fn).immediate());
     await this.harden();
     return out;
   }
@@ -139,7 +165,7 @@ export class SqliteBrainStore implements BrainStore {
     return r && learnerFromRow(r);
   }
   async setOptedOut(learnerId: string, optedOut: boolean): Promise<void> {
-    this.q("UPDATE learners SET opted_out = ? WHERE id = ?").run(optedOut ? 1 : 0, learnerId);
+    await this.write(() => this.q("UPDATE learners SET opted_out = ? WHERE id = ?").run(optedOut ? 1 : 0, learnerId));
   }
   async deleteLearner(learnerId: string): Promise<boolean> {
     const tx = this.db.transaction(() => {
@@ -151,7 +177,7 @@ export class SqliteBrainStore implements BrainStore {
       this.q("DELETE FROM learners WHERE id = ?").run(learnerId);
       return true;
     });
-    return tx.immediate();
+    return this.write(() => tx.immediate());
   }
 
   async storeInbound(messages: InboundInput[], statuses: StatusInput[], deadLetters: DeadLetterInput[], now: number): Promise<number> {
@@ -163,14 +189,28 @@ export class SqliteBrainStore implements BrainStore {
            ON CONFLICT (phone) DO UPDATE SET last_inbound_at = MAX(COALESCE(last_inbound_at, 0), excluded.last_inbound_at)
            RETURNING id`,
         ).get(randomUUID(), m.phone, now, m.sentAt, now) as { id: string };
-        added += this.q(
+        const ins = this.q(
           `INSERT INTO inbox (wa_id, learner_id, type, body, sent_at, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (wa_id) DO NOTHING`,
-        ).run(m.waId, l.id, m.type, m.body, m.sentAt, now).changes;
+        ).run(m.waId, l.id, m.type, m.body, m.sentAt, now);
+        if (ins.changes === 1) {
+          // The pending marker (schema v3), in the same transaction as the inbox row.
+          this.q("UPDATE learners SET pending_count = pending_count + 1, next_pending = COALESCE(next_pending, ?) WHERE id = ?").run(Number(ins.lastInsertRowid), l.id);
+          added++;
+        }
       }
       for (const s of statuses) this.upsertStatus(s, now);
       for (const d of deadLetters) this.insertDeadLetter(d, now);
       return added;
     });
+  }
+
+  /** Settle a pending inbox row and keep its learner's marker in step (inside the caller's transaction). */
+  private settleInbound(id: number, state: "done" | "failed"): void {
+    const r = this.q("UPDATE inbox SET state = ? WHERE id = ? AND state = 'pending' RETURNING learner_id").get(state, id) as { learner_id: string } | undefined;
+    if (!r) return;
+    this.q(
+      `UPDATE learners SET pending_count = pending_count - 1, next_pending = CASE WHEN pending_count <= 1 THEN NULL ELSE next_pending END WHERE id = ?`,
+    ).run(r.learner_id);
   }
 
   private upsertStatus(s: StatusInput, now: number): void {
@@ -186,22 +226,24 @@ export class SqliteBrainStore implements BrainStore {
   }
 
   async claimLearner(owner: string, now: number, leaseMs: number): Promise<Claim | undefined> {
+    return (await this.claimSome(owner, now, leaseMs, 1))[0];
+  }
+  /** Lease up to n learners with something pending and no live lease, oldest waiting first (learners_claimable). */
+  private claimSome(owner: string, now: number, leaseMs: number, n: number): Promise<Claim[]> {
     const tx = this.db.transaction(() => {
-      const r = this.q(
-        `SELECT l.id FROM inbox i JOIN learners l ON l.id = i.learner_id
-         WHERE i.state = 'pending' AND l.lease_until < ? ORDER BY i.id LIMIT 1`,
-      ).get(now) as { id: string } | undefined;
-      if (!r) return undefined;
-      const row = this.q("UPDATE learners SET lease_owner = ?, lease_until = ? WHERE id = ? RETURNING *").get(owner, now + leaseMs, r.id) as Row;
-      return { learner: learnerFromRow(row), owner };
+      const ids = this.q(
+        "SELECT id FROM learners WHERE next_pending IS NOT NULL AND lease_until < ? ORDER BY next_pending LIMIT ?",
+      ).all(now, n) as { id: string }[];
+      return ids.map(({ id }) => {
+        const row = this.q("UPDATE learners SET lease_owner = ?, lease_until = ? WHERE id = ? RETURNING *").get(owner, now + leaseMs, id) as Row;
+        return { learner: learnerFromRow(row), owner };
+      });
     });
-    return tx.immediate();
+    return this.write(() => tx.immediate());
   }
   async claimWork(owner: string, now: number, leaseMs: number, opts: { learners: number; batch: number; historyRows: number; day: string }): Promise<Work[]> {
     const out: Work[] = [];
-    while (out.length < opts.learners) {
-      const c = await this.claimLearner(owner, now, leaseMs);
-      if (!c) break;
+    for (const c of await this.claimSome(owner, now, leaseMs, opts.learners)) {
       const id = c.learner.id;
       out.push({
         ...c,
@@ -215,20 +257,21 @@ export class SqliteBrainStore implements BrainStore {
     return (this.q(PENDING_SQLITE).all(learnerId, limit) as Row[]).map(inboundFromRow);
   }
   async completeInbound(id: number, state: "done" | "failed"): Promise<void> {
-    this.q("UPDATE inbox SET state = ? WHERE id = ?").run(state, id);
+    await this.write(() => this.db.transaction(() => this.settleInbound(id, state)).immediate());
   }
   async bumpAttempts(id: number): Promise<number> {
-    const r = this.q("UPDATE inbox SET attempts = attempts + 1 WHERE id = ? RETURNING attempts").get(id) as { attempts: number } | undefined;
+    const r = (await this.write(() => this.q("UPDATE inbox SET attempts = attempts + 1 WHERE id = ? RETURNING attempts").get(id))) as { attempts: number } | undefined;
     return r?.attempts ?? 0;
   }
   async releaseLearner(learnerId: string, owner: string, retryAt = 0): Promise<void> {
-    this.q("UPDATE learners SET lease_owner = NULL, lease_until = ? WHERE id = ? AND lease_owner = ?").run(retryAt, learnerId, owner);
+    await this.write(() => this.q("UPDATE learners SET lease_owner = NULL, lease_until = ? WHERE id = ? AND lease_owner = ?").run(retryAt, learnerId, owner));
   }
   async renewLease(learnerId: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
-    return this.q("UPDATE learners SET lease_until = ? WHERE id = ? AND lease_owner = ?").run(now + leaseMs, learnerId, owner).changes === 1;
+    return (await this.write(() => this.q("UPDATE learners SET lease_until = ? WHERE id = ? AND lease_owner = ?").run(now + leaseMs, learnerId, owner))).changes === 1;
   }
   async backlog(): Promise<number> {
-    return Number((this.q("SELECT count(*) AS n FROM inbox WHERE state = 'pending'").get() as { n: number }).n);
+    // The maintained counts (schema v3), read through learners_claimable: learners with something pending only.
+    return Number((this.q("SELECT COALESCE(SUM(pending_count), 0) AS n FROM learners WHERE next_pending IS NOT NULL").get() as { n: number }).n);
   }
 
   async status(messageId: string): Promise<StatusRow | undefined> {
@@ -241,7 +284,7 @@ export class SqliteBrainStore implements BrainStore {
       .run(d.source, d.reason, clip(d.payload), now, deadLetterKey(d)).changes === 1;
   }
   async addDeadLetter(source: string, reason: string, payload: string, now: number, key?: string): Promise<boolean> {
-    return this.insertDeadLetter({ source, reason, payload, ...(key !== undefined ? { key } : {}) }, now);
+    return this.write(() => this.insertDeadLetter({ source, reason, payload, ...(key !== undefined ? { key } : {}) }, now));
   }
   async deadLetters(limit: number): Promise<DeadLetter[]> {
     return (this.q("SELECT * FROM dead_letters ORDER BY id DESC LIMIT ?").all(limit) as Row[]).map(deadLetterFromRow);
@@ -267,47 +310,59 @@ export class SqliteBrainStore implements BrainStore {
     return r && outboundFromRow(r);
   }
   async recordReply(rec: ReplyRecord): Promise<OutboundRow> {
-    const tx = this.db.transaction(() => {
-      const existing = this.q("SELECT * FROM outbound WHERE key = ?").get(rec.outbound.key) as Row | undefined;
-      if (existing) return outboundFromRow(existing);
-      if (rec.history) {
-        const ins = this.q("INSERT INTO history (learner_id, role, content, at) VALUES (?, ?, ?, ?)");
-        ins.run(rec.learnerId, "user", rec.history.user, rec.history.at);
-        ins.run(rec.learnerId, "assistant", rec.history.assistant, rec.history.at);
-      }
-      if (rec.usage) {
-        const u = rec.usage;
-        this.q(
-          `INSERT INTO llm_usage (learner_id, day, model, messages, prompt_tokens, completion_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (learner_id, day, model) DO UPDATE SET messages = messages + excluded.messages,
-             prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens,
-             cost_usd = cost_usd + excluded.cost_usd`,
-        ).run(u.learnerId, u.day, u.model, u.messages, u.promptTokens, u.completionTokens, u.costUsd);
-      }
-      if (rec.quotaNoticeDay) this.q("UPDATE learners SET quota_notice_day = ? WHERE id = ?").run(rec.quotaNoticeDay, rec.learnerId);
-      const row = this.q(
-        "INSERT INTO outbound (key, learner_id, payload, state, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?) RETURNING *",
-      ).get(rec.outbound.key, rec.learnerId, rec.outbound.payload, rec.outbound.at, rec.outbound.at) as Row;
-      return outboundFromRow(row);
-    });
-    return tx.immediate();
+    return (await this.recordReplies([rec]))[0]!;
+  }
+  async recordReplies(recs: ReplyRecord[]): Promise<OutboundRow[]> {
+    if (!recs.length) return [];
+    const tx = this.db.transaction(() => recs.map((rec) => this.recordSync(rec)));
+    return this.write(() => tx.immediate());
+  }
+  private recordSync(rec: ReplyRecord): OutboundRow {
+    const existing = this.q("SELECT * FROM outbound WHERE key = ?").get(rec.outbound.key) as Row | undefined;
+    if (existing) return outboundFromRow(existing);
+    if (rec.history) {
+      const ins = this.q("INSERT INTO history (learner_id, role, content, at) VALUES (?, ?, ?, ?)");
+      ins.run(rec.learnerId, "user", rec.history.user, rec.history.at);
+      ins.run(rec.learnerId, "assistant", rec.history.assistant, rec.history.at);
+    }
+    if (rec.usage) {
+      const u = rec.usage;
+      this.q(
+        `INSERT INTO llm_usage (learner_id, day, model, messages, prompt_tokens, completion_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (learner_id, day, model) DO UPDATE SET messages = messages + excluded.messages,
+           prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens,
+           cost_usd = cost_usd + excluded.cost_usd`,
+      ).run(u.learnerId, u.day, u.model, u.messages, u.promptTokens, u.completionTokens, u.costUsd);
+    }
+    if (rec.quotaNoticeDay) this.q("UPDATE learners SET quota_notice_day = ? WHERE id = ?").run(rec.quotaNoticeDay, rec.learnerId);
+    const row = this.q(
+      "INSERT INTO outbound (key, learner_id, payload, state, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?) RETURNING *",
+    ).get(rec.outbound.key, rec.learnerId, rec.outbound.payload, rec.outbound.at, rec.outbound.at) as Row;
+    return outboundFromRow(row);
   }
   async markOutbound(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): Promise<void> {
-    this.markSync(id, result, now);
+    await this.write(() => this.markSync(id, result, now));
   }
   private markSync(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): void {
     if (result.state === "sent") this.q("UPDATE outbound SET state = 'sent', wa_message_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?").run(result.waMessageId, now, id);
     else this.q("UPDATE outbound SET state = 'failed', error = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?").run(result.error, now, id);
   }
-  async finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number, release?: Release): Promise<void> {
-    this.db.transaction(() => {
-      this.markSync(outboundId, result, now);
-      if (inboundId !== undefined) this.q("UPDATE inbox SET state = 'done' WHERE id = ?").run(inboundId);
-      if (release) this.q("UPDATE learners SET lease_owner = NULL, lease_until = ? WHERE id = ? AND lease_owner = ?").run(release.retryAt ?? 0, release.learnerId, release.owner);
-    })();
+  async finishReply(outboundId: number, result: SendResult, inboundId: number | undefined, now: number, release?: Release): Promise<void> {
+    await this.finishReplies([{ outboundId, result, inboundId, now, release }]);
+  }
+  async finishReplies(items: Settle[]): Promise<void> {
+    if (!items.length) return;
+    await this.write(() => this.db.transaction(() => {
+      for (const it of items) {
+        this.markSync(it.outboundId, it.result, it.now);
+        if (it.inboundId !== undefined) this.settleInbound(it.inboundId, "done");
+        const rel = it.release;
+        if (rel) this.q("UPDATE learners SET lease_owner = NULL, lease_until = ? WHERE id = ? AND lease_owner = ?").run(rel.retryAt ?? 0, rel.learnerId, rel.owner);
+      }
+    }).immediate());
   }
   async bumpOutbound(id: number, error: string, now: number): Promise<number> {
-    const r = this.q("UPDATE outbound SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? RETURNING attempts").get(error, now, id) as { attempts: number } | undefined;
+    const r = (await this.write(() => this.q("UPDATE outbound SET attempts = attempts + 1, error = ?, updated_at = ? WHERE id = ? RETURNING attempts").get(error, now, id))) as { attempts: number } | undefined;
     return r?.attempts ?? 0;
   }
   async sendFailures(limit: number): Promise<OutboundRow[]> {

@@ -164,6 +164,28 @@ describe.each(targets)("BrainStore contract: $name", (target) => {
     expect(await store.backlog()).toBe(0);
   });
 
+  it("records several replies at once: one result per record in order, an existing key wins", async () => {
+    const a = await store.signUp("447700900041", T0);
+    const b = await store.signUp("447700900042", T0);
+    const first = await store.recordReply({ learnerId: a.id, outbound: { key: "reply:wamid.many0", payload: "{\"n\":0}", at: T0 } });
+    const usage = (learnerId: string) => ({ learnerId, day: "2026-11-22", model: "m-small", messages: 1, promptTokens: 3, completionTokens: 1, costUsd: 0.001 });
+    const rows = await store.recordReplies([
+      { learnerId: b.id, history: { user: "hi", assistant: "hello", at: T0 }, usage: usage(b.id), outbound: { key: "reply:wamid.many1", payload: "{\"n\":1}", at: T0 } },
+      { learnerId: a.id, outbound: { key: "reply:wamid.many0", payload: "{\"n\":99}", at: T0 } },
+      { learnerId: a.id, history: { user: "2+2?", assistant: "4", at: T0 + 1 }, usage: usage(a.id), outbound: { key: "reply:wamid.many2", payload: "{\"n\":2}", at: T0 + 1 } },
+    ]);
+    expect(rows.map((r) => [r.key, r.payload, r.state])).toEqual([
+      ["reply:wamid.many1", "{\"n\":1}", "pending"],
+      ["reply:wamid.many0", "{\"n\":0}", "pending"],
+      ["reply:wamid.many2", "{\"n\":2}", "pending"],
+    ]);
+    expect(rows[1]!.id).toBe(first.id);
+    expect(await store.history(b.id, 10)).toEqual([{ role: "user", content: "hi", at: T0 }, { role: "assistant", content: "hello", at: T0 }]);
+    expect((await store.history(a.id, 10)).map((h) => h.content)).toEqual(["2+2?", "4"]);
+    expect(await store.usageTotals(a.id, "2026-11-22")).toEqual({ messages: 1, tokens: 4, costUsd: 0.001 });
+    expect(await store.recordReplies([])).toEqual([]);
+  });
+
   it("records a reply with history, usage and a pending outbound in one step, once per key", async () => {
     const l = await store.signUp("447700900031", T0);
     const rec = {
@@ -300,6 +322,30 @@ describe.each(targets)("BrainStore contract: $name", (target) => {
       const learner = (await store.learnerByPhone(phone))!;
       for (const p of await store.pendingFor(learner.id, 10)) await store.completeInbound(p.id, "done");
     }
+  });
+
+  it("a batch from known and new senders stores each message once, each learner's in order", async () => {
+    const known = await store.signUp("447700900081", T0);
+    const batch = [msg("wamid.k1", "447700900082", "new 1", T0 + 1), msg("wamid.k2", "447700900081", "known 1", T0 + 2), msg("wamid.k3", "447700900082", "new 2", T0 + 3), msg("wamid.k4", "447700900081", "known 2", T0 + 4)];
+    expect(await store.storeInbound(batch, [], [], T0 + 10)).toBe(4);
+    expect(await store.storeInbound(batch, [], [], T0 + 20)).toBe(0); // a redelivery
+    const fresh = (await store.learnerByPhone("447700900082"))!;
+    expect(fresh.consentSource).toBe("inbound");
+    expect(fresh.lastInboundAt).toBe(T0 + 3);
+    expect((await store.learnerById(known.id))!.lastInboundAt).toBe(T0 + 4);
+    expect((await store.pendingFor(known.id, 10)).map((p) => p.body)).toEqual(["known 1", "known 2"]);
+    expect((await store.pendingFor(fresh.id, 10)).map((p) => p.body)).toEqual(["new 1", "new 2"]);
+    for (const id of [known.id, fresh.id]) for (const p of await store.pendingFor(id, 10)) await store.completeInbound(p.id, "done");
+  });
+
+  it("a message id repeated in one batch belongs to its first sender in payload order, new or known", async () => {
+    const known = await store.signUp("447700900083", T0);
+    const batch = [msg("wamid.r1", "447700900084", "new first", T0 + 1), msg("wamid.r1", "447700900083", "known copy", T0 + 2), msg("wamid.r2", "447700900083", "known first", T0 + 3), msg("wamid.r2", "447700900084", "new copy", T0 + 4)];
+    expect(await store.storeInbound(batch, [], [], T0 + 10)).toBe(2);
+    const fresh = (await store.learnerByPhone("447700900084"))!;
+    expect((await store.pendingFor(fresh.id, 10)).map((p) => p.body)).toEqual(["new first"]);
+    expect((await store.pendingFor(known.id, 10)).map((p) => p.body)).toEqual(["known first"]);
+    for (const id of [known.id, fresh.id]) for (const p of await store.pendingFor(id, 10)) await store.completeInbound(p.id, "done");
   });
 
   it("opts out and back in; deletes everything about a learner", async () => {

@@ -147,6 +147,18 @@ export interface Release {
   retryAt?: number;
 }
 
+/** What a send came to: accepted (with the Cloud API's message id) or failed for good. */
+export type SendResult = { state: "sent"; waMessageId: string } | { state: "failed"; error: string };
+
+/** One settled send for finishReplies: the outbound row's mark, its inbound message done, maybe the lease. */
+export interface Settle {
+  outboundId: number;
+  result: SendResult;
+  inboundId: number | undefined;
+  now: number;
+  release?: Release | undefined;
+}
+
 export interface PlanChangeInput {
   eventId: string;
   learnerId?: string;
@@ -207,6 +219,7 @@ export interface BrainStore {
   releaseLearner(learnerId: string, owner: string, retryAt?: number): Promise<void>;
   /** Extend a held lease; false when it was lost. */
   renewLease(learnerId: string, owner: string, now: number, leaseMs: number): Promise<boolean>;
+  /** Inbound messages pending, from the learners' maintained counts (schema v3; no inbox scan). */
   backlog(): Promise<number>;
 
   // statuses & dead letters
@@ -224,9 +237,19 @@ export interface BrainStore {
   outboundByKey(key: string): Promise<OutboundRow | undefined>;
   /** Record the reply (history, usage, pending outbound) in one transaction; an existing key wins and is returned. */
   recordReply(rec: ReplyRecord): Promise<OutboundRow>;
+  /**
+   * recordReply for several records, one result per record in order: on SQLite one transaction
+   * (one commit for every reply ready at once); on PostgreSQL each its own statement, side by side.
+   */
+  recordReplies(recs: ReplyRecord[]): Promise<OutboundRow[]>;
   markOutbound(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): Promise<void>;
   /** Settle a send and its inbound message together (one round trip). */
-  finishReply(outboundId: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, inboundId: number | undefined, now: number, release?: Release): Promise<void>;
+  finishReply(outboundId: number, result: SendResult, inboundId: number | undefined, now: number, release?: Release): Promise<void>;
+  /**
+   * Settle several sends in one transaction (one commit; PostgreSQL: one statement), each as
+   * finishReply does. The worker groups the marks ready at the same moment (reply.ts).
+   */
+  finishReplies(items: Settle[]): Promise<void>;
   /** Count a send attempt that will be retried. */
   bumpOutbound(id: number, error: string, now: number): Promise<number>;
   sendFailures(limit: number): Promise<OutboundRow[]>;
