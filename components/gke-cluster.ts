@@ -17,7 +17,11 @@
  * - a `@pulumi/kubernetes` provider whose kubeconfig points at the DNS endpoint and
  *   authenticates with `gke-gcloud-auth-plugin`; its `clusterIdentifier` is the cluster's
  *   project/location/name, so a changed kubeconfig (credentials, endpoint) updates the provider
- *   instead of replacing it and every object it manages.
+ *   instead of replacing it and every object it manages;
+ * - optionally, GKE Sandbox pools (`nodeConfig.sandboxConfig.type: GVISOR`, COS_CONTAINERD; GKE
+ *   refuses a cluster whose only pool is sandboxed, https://cloud.google.com/kubernetes-engine/docs/how-to/sandbox-pods),
+ *   Spot nodes and a per-pool pod limit, and the managed Agent Sandbox add-on
+ *   (`addonsConfig.agentSandboxConfig`) with the control-plane version it needs (ADR 0036).
  */
 import * as gcp from "@pulumi/gcp";
 import * as k8s from "@pulumi/kubernetes";
@@ -36,6 +40,12 @@ export interface NodePoolSpec {
   totalMinNodes: number;
   totalMaxNodes: number;
   taints?: { key: string; value: string; effect: "NO_SCHEDULE" | "PREFER_NO_SCHEDULE" | "NO_EXECUTE" }[];
+  /** GKE Sandbox: the pool's pods run under gVisor (the RuntimeClass `gvisor`). */
+  sandbox?: "GVISOR";
+  /** Spot VMs (preemptible, cheaper). */
+  spot?: boolean;
+  /** Pods per node (fixed at creation; sizes each node's slice of the pods range). */
+  maxPodsPerNode?: number;
 }
 
 export interface GkeClusterArgs {
@@ -56,6 +66,8 @@ export interface GkeClusterArgs {
   nodeTag: string;
   pools: NodePoolSpec[];
   labels: Record<string, string>;
+  /** The managed Agent Sandbox add-on, and the lowest control-plane version that serves the API the stack uses. */
+  agentSandbox?: { minMasterVersion: string };
   /** Weekly maintenance window, RFC 5545 recurrence and UTC start/end (defaults: weekends 03:00-07:00). */
   maintenance?: { startTime: string; endTime: string; recurrence: string };
 }
@@ -100,6 +112,7 @@ export class GkeCluster extends pulumi.ComponentResource {
     super("tierstack:compute:GkeCluster", name, {}, opts);
     const parent = { parent: this };
     if (args.pools.length === 0) throw new Error("GkeCluster: no node pools");
+    if (args.pools.every((p) => p.sandbox)) throw new Error("GkeCluster: every pool is sandboxed; GKE needs one without GKE Sandbox for its system pods");
     for (const p of args.pools) {
       if (p.totalMinNodes < 0 || p.totalMaxNodes < Math.max(1, p.totalMinNodes)) throw new Error(`GkeCluster: pool ${p.name} has min ${p.totalMinNodes}, max ${p.totalMaxNodes} nodes`);
     }
@@ -138,7 +151,11 @@ export class GkeCluster extends pulumi.ComponentResource {
       monitoringConfig: { enableComponents: ["SYSTEM_COMPONENTS"], managedPrometheus: { enabled: true } },
       loggingConfig: { enableComponents: ["SYSTEM_COMPONENTS", "WORKLOADS"] },
       secretManagerConfig: { enabled: true },
-      addonsConfig: { gcePersistentDiskCsiDriverConfig: { enabled: true } },
+      addonsConfig: {
+        gcePersistentDiskCsiDriverConfig: { enabled: true },
+        ...(args.agentSandbox ? { agentSandboxConfig: { enabled: true } } : {}),
+      },
+      ...(args.agentSandbox ? { minMasterVersion: args.agentSandbox.minMasterVersion } : {}),
       enableShieldedNodes: true,
       maintenancePolicy: { recurringWindow: maintenance },
       resourceLabels: args.labels,
@@ -155,6 +172,7 @@ export class GkeCluster extends pulumi.ComponentResource {
         autoscaling: { totalMinNodeCount: p.totalMinNodes, totalMaxNodeCount: p.totalMaxNodes, locationPolicy: "BALANCED" },
         management: { autoRepair: true, autoUpgrade: true },
         upgradeSettings: { strategy: "SURGE", maxSurge: 1, maxUnavailable: 0 },
+        ...(p.maxPodsPerNode !== undefined ? { maxPodsPerNode: p.maxPodsPerNode } : {}),
         nodeConfig: {
           machineType: p.machineType,
           diskSizeGb: p.diskSizeGb,
@@ -166,6 +184,8 @@ export class GkeCluster extends pulumi.ComponentResource {
           resourceLabels: args.labels,
           tags: [args.nodeTag],
           ...(p.taints && p.taints.length > 0 ? { taints: p.taints } : {}),
+          ...(p.sandbox ? { sandboxConfig: { type: p.sandbox } } : {}),
+          ...(p.spot ? { spot: true } : {}),
           workloadMetadataConfig: { mode: "GKE_METADATA" },
           shieldedInstanceConfig: { enableSecureBoot: true, enableIntegrityMonitoring: true },
         },

@@ -14,13 +14,24 @@
  *   per model) that LiteLLM calls before the cloud fallback; every other workload selects the
  *   services pool and tolerates none of its taints;
  * - the NetworkPolicies of the flow table (with the NATS routes), the secrets in Secret Manager
- *   (ADR 0004), and the same Cloudflare tunnel, DNS and Access as tier-50.
+ *   (ADR 0004), and the same Cloudflare tunnel, DNS and Access as tier-50;
+ * - the learner sandboxes (ADR 0036): a GKE Sandbox (gVisor) pool from 0 nodes beside the
+ *   platform pools, the managed Agent Sandbox add-on, the learner runtime's SandboxTemplate and
+ *   SandboxWarmPool in the learners' namespace, the sandbox flow table's NetworkPolicies and the
+ *   brain's RBAC for its SandboxClaims (components/k8s/agent-sandbox/); the brain, alone of the
+ *   platform's pods, gets a short-lived Kubernetes API token (a projected volume) and an egress
+ *   flow to the control plane's private endpoint on 443, and runs BRAIN_SANDBOX_RUNTIME=kubernetes
+ *   on the template's warm pool (`brainSandboxEnv`).
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
-import { clusterFlows, workloadPorts, type Flow, type Workload } from "../catalog/flows.js";
+import { clusterFlows, controlPlaneFlow, migrationFlows, sandboxFlows, workloadPorts, type Flow, type Workload } from "../catalog/flows.js";
 import { natsStreamEnv } from "../catalog/nats.js";
+import {
+  agentSandboxMinMasterVersion, gvisorRuntimeClass, gvisorToleration, learnerDir, learnerPodLabels, learnerRuntimeCommand, learnerRuntimeImageKey,
+  learnerRuntimePort, learnerTemplateName, learnerWarmPoolName, sandboxNamespace, sandboxPoolName,
+} from "../catalog/sandbox.js";
 import type { SecretName } from "../catalog/secrets.js";
 import { environmentProblems, plainEnv, secretEnv, type ServiceWiring } from "../catalog/service-env.js";
 import { dataPlaneCaFiles, services, serviceWritablePaths, type ServiceName } from "../catalog/services.js";
@@ -28,6 +39,7 @@ import { ConfigError, type StackConfig } from "../config/config.js";
 import { AccessGate } from "../components/access.js";
 import { ImageRegistry } from "../components/artifact-registry.js";
 import { GkeCluster, poolLabel } from "../components/gke-cluster.js";
+import { LearnerSandboxes } from "../components/k8s/agent-sandbox/learner-sandboxes.js";
 import { internetBlock, NetworkPolicies, type FlowAddresses } from "../components/k8s/network-policies.js";
 import { labelKeys, secretsMountPath, ServiceDeployment, type SecretFile, type ServiceDeploymentArgs } from "../components/k8s/service-deployment.js";
 import { NatsCluster } from "../components/nats/nats-cluster.js";
@@ -42,8 +54,10 @@ import { accountId, cidrsOverlap, workloadSelector } from "./tier-50.js";
 import { tier50Edge } from "./tier-50/edge.js";
 import { assignGatewayShards, federatedGatewayName, mcpServerTargets, type GatewayShard } from "./tier-50/gateway.js";
 import { Tier50Secrets, tier50SecretId, type Tier50SecretName } from "./tier-50/secrets.js";
+import { natsLeafRoleNow } from "./migration.js";
+import { tier50NatsLeafUrl } from "./tier-50/nats.js";
 import { addressRanges, cpuTarget, namespaceName, releaseChannel, runAs, servicesPool } from "./tier-50/shape.js";
-import { clusterZones, inferenceBounds, natsShape, nodePools, postgresTier, redisMemoryGb, workloadShapes } from "./tier-100/shape.js";
+import { clusterZones, inferenceBounds, natsShape, nodePools, postgresTier, redisMemoryGb, sandboxPool, workloadShapes } from "./tier-100/shape.js";
 import { stackBudget } from "./budget.js";
 
 export interface Tier100Args {
@@ -55,19 +69,39 @@ export interface Tier100Args {
 /** GKE's annotation for an internal passthrough Network Load Balancer (https://cloud.google.com/kubernetes-engine/docs/concepts/service-load-balancer-parameters). */
 export const internalLoadBalancerAnnotation = { "networking.gke.io/load-balancer-type": "Internal" } as const;
 export const litellmInternalName = "litellm-internal";
-export const natsClusterName = "nats";
+/**
+ * Not "nats": during tier-50 → tier-100 both tiers' NATS run side by side in the one namespace,
+ * and tier-50's node already has the StatefulSet and Service named nats (and its selector).
+ */
+export const natsClusterName = "nats-cluster";
 
 /** Labels of the vLLM pods of the inference pool (gpu-node/inference-node.ts). */
 export const vllmSelector = { [labelKeys.app]: "vllm", [labelKeys.partOf]: "tierstack" } as const;
 
 /**
- * Tier-100's flow table: the shared table with the NATS routes, without tier-50's GPU box (the
- * local models run as vLLM pods in the cluster; LiteLLM's egress to them is `litellmInferencePolicy`
- * and their ingress InferenceNode's own policy).
+ * Tier-100's flow table: the shared table with the NATS routes and the brain's flow to the
+ * control plane (its SandboxClaims), without tier-50's GPU box (the local models run as vLLM pods
+ * in the cluster; LiteLLM's egress to them is `litellmInferencePolicy` and their ingress
+ * InferenceNode's own policy).
  */
 export function tier100Flows(natsNodes: number): readonly Flow[] {
-  return clusterFlows(natsNodes).filter((f) => f.to !== "gpu-box");
+  return [...clusterFlows(natsNodes).filter((f) => f.to !== "gpu-box"), controlPlaneFlow];
 }
+
+/**
+ * The brain's placement on tier-100 (services/brain/src/sandbox/index.ts openPlacement): its
+ * dedicated learners in SandboxClaims on the template's warm pool, in the learners' namespace,
+ * the learner runtime's channel on its port; the learners' files in the brain's PostgreSQL.
+ */
+export const brainSandboxEnv = {
+  BRAIN_SANDBOX_RUNTIME: "kubernetes",
+  BRAIN_SANDBOX_NAMESPACE: sandboxNamespace,
+  BRAIN_SANDBOX_WARM_POOL: learnerWarmPoolName,
+  BRAIN_SANDBOX_PORT: String(learnerRuntimePort),
+} as const;
+
+/** The brain's Kubernetes API token lives 10 minutes, the API's shortest (the kubelet renews it). */
+export const brainTokenExpirationSeconds = 600;
 
 function redisSecretKeys(service: ServiceName): Record<string, Tier50SecretName> {
   // The brain's send-rate bucket and the gateway's session registry (gatewayAffinity redis-session).
@@ -96,6 +130,9 @@ export class Tier100 extends pulumi.ComponentResource {
   readonly privateHostnames: string[];
   readonly tunnelId: pulumi.Output<string>;
   readonly litellmConfigYaml: string;
+  readonly sandboxes: LearnerSandboxes;
+  /** The control plane's private endpoint: the one address the brain's API flow may reach. */
+  readonly controlPlaneEndpoint: pulumi.Output<string>;
 
   constructor(name: string, args: Tier100Args, opts?: pulumi.ComponentResourceOptions) {
     super("tierstack:tier:Tier100", name, {}, opts);
@@ -114,8 +151,13 @@ export class Tier100 extends pulumi.ComponentResource {
     if (cfg.tier.subsystems.gatewayAffinity !== "redis-session") throw new Error(`${cfg.tier.name}: gateway replicas need the Redis session registry (catalog/tiers.ts gatewayAffinity)`);
     const gpu = cfg.machine.gpu;
     if (!gpu) throw new Error(`${cfg.tier.name}: machine type ${cfg.machineType} carries no GPU`);
+    if (!cfg.tier.subsystems.learnerPool) throw new Error(`${cfg.tier.name}: the tier catalogue must ask for the learner pool`);
     this.zones = clusterZones(cfg.region, cfg.zone);
-    this.flows = tier100Flows(cfg.sizes.natsNodes);
+    // During tier-50 → tier-100 (expand to cut-over) this cluster's NATS is a leaf node of
+    // tier-50's: its JetStream in domain tier100, a leaf remote to tier-50's node through that
+    // node's Service, and the leaf flow in the policies (catalog/nats.ts, catalog/flows.ts).
+    const natsRole = natsLeafRoleNow("tier-100");
+    this.flows = natsRole ? migrationFlows(tier100Flows(cfg.sizes.natsNodes)) : tier100Flows(cfg.sizes.natsNodes);
 
     // ---- network, private services access, data plane
     this.network = new PlatformNetwork(`${name}-net`, {
@@ -136,7 +178,8 @@ export class Tier100 extends pulumi.ComponentResource {
     const gatewayDeployments = this.gatewayShards.length + 1;
     const clients: PostgresClient[] = [
       { service: "task-queue", maxReplicas: shapes["task-queue"].maxReplicas + surge, poolSize: 10 + 1 + 4 },
-      { service: "brain", maxReplicas: shapes.brain.maxReplicas + surge, poolSize: 16 + 6 },
+      // The store's 16 + 6, and the learner files' vault (services/brain/src/sandbox/pg-vault.ts) 2.
+      { service: "brain", maxReplicas: shapes.brain.maxReplicas + surge, poolSize: 16 + 6 + 2 },
       { service: "mcp-gateway", maxReplicas: gatewayDeployments * (cfg.sizes.gatewayReplicas + surge), poolSize: 4 },
     ];
     if (!cfg.tier.subsystems.storeHa) throw new Error(`${cfg.tier.name}: the tier catalogue must ask for PostgreSQL HA`);
@@ -179,7 +222,8 @@ export class Tier100 extends pulumi.ComponentResource {
       releaseChannel,
       nodeAccountId: accountId(cfg.stack, "nodes"),
       nodeTag: networkTag,
-      pools: nodePools(cfg.sizes.natsNodes),
+      pools: [...nodePools(cfg.sizes.natsNodes), sandboxPool(cfg.sandbox)],
+      agentSandbox: { minMasterVersion: agentSandboxMinMasterVersion },
       labels,
     }, { parent: this, transformations: [inZones] });
     this.images = new ImageRegistry(`${name}-images`, {
@@ -300,6 +344,7 @@ export class Tier100 extends pulumi.ComponentResource {
       resources: { ...natsShape.resources },
       runAs: runAs.nats,
       nodeSelector: { [poolLabel]: servicesPool },
+      ...(natsRole?.side === "target" ? { migration: { jetStreamDomain: natsRole.domain, leafRemotes: [tier50NatsLeafUrl(natsRole.port)] } } : {}),
     }, { parent: this, dependsOn: [namespace] });
 
     // ---- workloads
@@ -322,10 +367,11 @@ export class Tier100 extends pulumi.ComponentResource {
       llmBaseUrl: `http://${url("litellm", workloadPorts.litellm.serve as number)}/v1`,
       gatewayShards,
       whatsappPhoneNumberId: cfg.whatsappPhoneNumberId,
+      brainWorkers: cfg.sizes.brainWorkers,
       extra: {
         "task-queue": natsStreamEnv(cfg.sizes.natsNodes),
         "mcp-gateway": { REDIS_CA_FILE: dataPlaneCaFiles.redis },
-        brain: { REDIS_CA_FILE: dataPlaneCaFiles.redis },
+        brain: { REDIS_CA_FILE: dataPlaneCaFiles.redis, ...brainSandboxEnv },
       },
     });
     const serviceArgs = (service: ServiceName, gatewayShards: string, replicas: number, maxReplicas: number | undefined, extraLabels?: Record<string, string>) => {
@@ -412,7 +458,7 @@ export class Tier100 extends pulumi.ComponentResource {
       deploy(shard.name, serviceArgs("mcp-gateway", shard.shardMap, cfg.sizes.gatewayReplicas, undefined, { "tierstack.dev/gateway": "shard", "tierstack.dev/shard": String(shard.index) }), `gw-${shard.index}`);
     }
     deploy(federatedGatewayName, serviceArgs("mcp-gateway", cfg.gatewayShardMap, cfg.sizes.gatewayReplicas, undefined, { "tierstack.dev/gateway": "federated" }), "gw-federated");
-    deploy("brain", serviceArgs("brain", cfg.gatewayShardMap, shapes.brain.replicas, shapes.brain.maxReplicas), "brain");
+    deploy("brain", { ...serviceArgs("brain", cfg.gatewayShardMap, shapes.brain.replicas, shapes.brain.maxReplicas), kubernetesApi: { tokenExpirationSeconds: brainTokenExpirationSeconds } }, "brain");
 
     const cloudflaredMetrics = workloadPorts.cloudflared.metrics as number;
     deploy("cloudflared", {
@@ -438,7 +484,15 @@ export class Tier100 extends pulumi.ComponentResource {
     const mcpServers = mcpServerTargets(cfg.gatewayShardMap).map((t) =>
       ipv4.test(t.host) ? { cidr: `${t.host}/32`, port: t.port } : { cidr: internetBlock.cidr, except: [...internetBlock.except], port: t.port },
     );
-    const addresses: FlowAddresses = { postgres: [psaCidr], redis: [psaCidr], "gpu-box": [], inferencePorts: [], mcpServers };
+    // The `kubernetes` Service's endpoint on a cluster with private nodes is the control plane's private endpoint.
+    this.controlPlaneEndpoint = this.cluster.cluster.privateClusterConfig.apply((c) => {
+      if (!c?.privateEndpoint) throw new Error("Tier100: the cluster reports no private endpoint; the brain's flow to the Kubernetes API needs it");
+      return c.privateEndpoint;
+    });
+    const addresses: FlowAddresses = {
+      postgres: [psaCidr], redis: [psaCidr], "gpu-box": [], inferencePorts: [], mcpServers,
+      controlPlane: [this.controlPlaneEndpoint.apply((ip) => `${ip}/32`)],
+    };
     const selectors = Object.fromEntries((["cloudflared", "task-queue", "mcp-gateway", "brain", "litellm", "nats"] as const).map((w) => [w, workloadSelector(w)])) as Record<Workload, Record<string, string>>;
     this.policies = new NetworkPolicies(`${name}-netpol`, {
       provider,
@@ -458,6 +512,31 @@ export class Tier100 extends pulumi.ComponentResource {
         egress: [{ to: [{ podSelector: { matchLabels: { ...vllmSelector } } }], ports: inferencePorts.map((port) => ({ protocol: "TCP", port })) }],
       },
     }, { parent: this, provider, dependsOn: [namespace] });
+
+    // ---- learner sandboxes: template, warm pool, policies, the brain's claims (ADR 0036)
+    this.sandboxes = new LearnerSandboxes(`${name}-sandboxes`, {
+      provider,
+      namespace: sandboxNamespace,
+      platformNamespace: namespaceName,
+      templateName: learnerTemplateName,
+      warmPoolName: learnerWarmPoolName,
+      warmPoolSize: cfg.sandbox.warmPoolSize,
+      image: this.imageRef(cfg, learnerRuntimeImageKey),
+      command: learnerRuntimeCommand,
+      port: learnerRuntimePort,
+      learnerDir,
+      resources: cfg.sandbox.resources,
+      runAs: runAs.service,
+      runtimeClassName: gvisorRuntimeClass,
+      toleration: { ...gvisorToleration },
+      nodeSelector: { [poolLabel]: sandboxPoolName },
+      podLabels: { ...learnerPodLabels },
+      flows: sandboxFlows,
+      platformPods: { brain: selectors.brain, litellm: selectors.litellm },
+      brainServiceAccount: "brain",
+      labels: { [labelKeys.partOf]: "tierstack" },
+      dependsOn: [namespace],
+    }, parent);
 
     // The runtime cost guard: the billing account's admins hear of spend at the budget.
     stackBudget(name, cfg, { parent: this });

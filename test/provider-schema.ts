@@ -94,7 +94,7 @@ function argsIn(dir: string, file: string, iface: string, type: string): Iface {
  * custom resources (their objects are checked against their CRD schemas, test/k8s-schema.ts).
  * "gcp:compute/instance:Instance" → gcp/compute/instance.d.ts InstanceArgs;
  * "kubernetes:apps/v1:Deployment" → kubernetes/apps/v1/deployment.d.ts DeploymentArgs
- * (networking.k8s.io → networking); "pulumi:providers:kubernetes" → kubernetes/provider.d.ts.
+ * (networking.k8s.io → networking, rbac.authorization.k8s.io → rbac); "pulumi:providers:kubernetes" → kubernetes/provider.d.ts.
  */
 function argsOf(type: string): Iface | undefined {
   const provider = /^pulumi:providers:(gcp|cloudflare|random|kubernetes)$/.exec(type);
@@ -104,7 +104,8 @@ function argsOf(type: string): Iface | undefined {
     const [, group = "", version = "", kind = ""] = kube;
     const builtin = !group.includes(".") || group.endsWith(".k8s.io");
     if (!builtin) return undefined;
-    return argsIn(join(pkgDir("kubernetes"), group.replace(/\.k8s\.io$/, ""), version), kind, `${kind}Args`, type);
+    // The module is the group's first label: networking.k8s.io → networking, rbac.authorization.k8s.io → rbac.
+    return argsIn(join(pkgDir("kubernetes"), group.split(".")[0] ?? "", version), kind, `${kind}Args`, type);
   }
   const m = /^(gcp|cloudflare|random):([^/]+)\/([^:]+):(\w+)$/.exec(type);
   if (!m) return undefined;

@@ -7,7 +7,8 @@
  *
  * "internet" is 0.0.0.0/0 minus the private (RFC 1918), shared (100.64.0.0/10) and link-local
  * (169.254.0.0/16) ranges, so no egress rule reaches the metadata server or another private
- * address by accident. The kubelet's probes come from the node, which NetworkPolicy always
+ * address by accident. "control-plane" is the cluster's API endpoint as one /32 (the stack reads
+ * it from the cluster), a value known at apply, so a rendered ipBlock's cidr is an Input. The kubelet's probes come from the node, which NetworkPolicy always
  * allows (https://kubernetes.io/docs/concepts/services-networking/network-policies/).
  */
 import * as k8s from "@pulumi/kubernetes";
@@ -33,10 +34,11 @@ export interface LabelSelector {
   matchExpressions?: { key: string; operator: "In" | "NotIn" | "Exists" | "DoesNotExist"; values?: string[] }[];
 }
 
-export interface PolicyPeer {
+/** A peer; `C` is what an ipBlock's cidr is: a string in a plan, an Input where the stack renders it. */
+export interface PolicyPeer<C = string> {
   podSelector?: LabelSelector;
   namespaceSelector?: LabelSelector;
-  ipBlock?: { cidr: string; except?: string[] };
+  ipBlock?: { cidr: C; except?: string[] };
 }
 
 export interface PolicyPort {
@@ -45,18 +47,18 @@ export interface PolicyPort {
 }
 
 export interface PolicyRule {
-  peers: PolicyPeer[];
+  peers: PolicyPeer<pulumi.Input<string>>[];
   ports: PolicyPort[];
 }
 
 /** A NetworkPolicy as the API takes it (metadata + spec). */
-export interface NetworkPolicyObject {
+export interface NetworkPolicyObject<C = string> {
   metadata: { name: string; namespace: string; labels?: Record<string, string> };
   spec: {
     podSelector: LabelSelector;
     policyTypes: ("Ingress" | "Egress")[];
-    ingress?: { from?: PolicyPeer[]; ports?: PolicyPort[] }[];
-    egress?: { to?: PolicyPeer[]; ports?: PolicyPort[] }[];
+    ingress?: { from?: PolicyPeer<C>[]; ports?: PolicyPort[] }[];
+    egress?: { to?: PolicyPeer<C>[]; ports?: PolicyPort[] }[];
   };
 }
 
@@ -70,6 +72,10 @@ export interface FlowAddresses {
   inferencePorts: number[];
   /** The shard map's MCP servers: address blocks and port per server. */
   mcpServers: { cidr: string; except?: string[]; port: number }[];
+  /** The control plane's endpoint as CIDRs (one /32), for a table that names "control-plane". */
+  controlPlane?: pulumi.Input<string>[];
+  /** The old tier's NATS outside the cluster (one /32), for a table that names "old-tier-nats" (a migration). */
+  oldTierNats?: pulumi.Input<string>[];
 }
 
 export interface RenderArgs {
@@ -92,7 +98,7 @@ function numericPorts(p: FlowPort, addresses: FlowAddresses): PolicyPort[] {
   return [...new Set(addresses.mcpServers.map((s) => s.port))].map((port) => ({ protocol: p.protocol, port }));
 }
 
-function ipPeers(cidrs: string[], what: string): PolicyPeer[] {
+function ipPeers(cidrs: pulumi.Input<string>[], what: string): PolicyPeer<pulumi.Input<string>>[] {
   if (cidrs.length === 0) throw new Error(`network policies: no address for ${what}`);
   return cidrs.map((cidr) => ({ ipBlock: { cidr } }));
 }
@@ -111,6 +117,10 @@ function egressRules(f: Flow, args: RenderArgs): PolicyRule[] {
     case "redis":
     case "gpu-box":
       return [{ peers: ipPeers(args.addresses[to], to), ports }];
+    case "control-plane":
+      return [{ peers: ipPeers(args.addresses.controlPlane ?? [], "the control plane"), ports }];
+    case "old-tier-nats":
+      return [{ peers: ipPeers(args.addresses.oldTierNats ?? [], "the old tier's NATS"), ports }];
     case "mcp-servers": {
       if (args.addresses.mcpServers.length === 0) throw new Error("network policies: the gateway has no MCP servers to reach");
       const protocols = [...new Set(f.ports.map((p) => p.protocol))];
@@ -124,15 +134,15 @@ function egressRules(f: Flow, args: RenderArgs): PolicyRule[] {
   }
 }
 
-function ingressPeer(from: Source, args: RenderArgs): PolicyPeer {
+function ingressPeer(from: Source, args: RenderArgs): PolicyPeer<pulumi.Input<string>> {
   if (isWorkload(from)) return { podSelector: { matchLabels: args.podLabels[from] } };
   return { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": metricsCollectorNamespace } } };
 }
 
 /** The policies as plain objects: default deny first, then one per workload in the table's order. */
-export function renderNetworkPolicies(args: RenderArgs): NetworkPolicyObject[] {
+export function renderNetworkPolicies(args: RenderArgs): NetworkPolicyObject<pulumi.Input<string>>[] {
   const meta = (name: string) => ({ name, namespace: args.namespace, ...(args.labels ? { labels: args.labels } : {}) });
-  const out: NetworkPolicyObject[] = [
+  const out: NetworkPolicyObject<pulumi.Input<string>>[] = [
     { metadata: meta("default-deny"), spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } },
   ];
   for (const w of workloads) {
@@ -163,7 +173,7 @@ export interface NetworkPoliciesArgs extends RenderArgs {
 
 export class NetworkPolicies extends pulumi.ComponentResource {
   readonly policies: k8s.networking.v1.NetworkPolicy[];
-  readonly rendered: NetworkPolicyObject[];
+  readonly rendered: NetworkPolicyObject<pulumi.Input<string>>[];
 
   constructor(name: string, args: NetworkPoliciesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("tierstack:k8s:NetworkPolicies", name, {}, opts);

@@ -14,6 +14,14 @@
  * filesystem, no privilege escalation, every capability dropped, seccomp RuntimeDefault;
  * writable paths are emptyDirs the caller names (`writablePaths`), plus the StatefulSet's volume.
  *
+ * No pod gets a Kubernetes API token: the ServiceAccount and the pod say
+ * automountServiceAccountToken false. A workload that must call the API (the brain on tier-100,
+ * for its learner sandboxes' claims) asks for `kubernetesApi`: its pod alone gets a projected
+ * volume at the path @kubernetes/client-node's loadFromCluster reads (`serviceAccountMountPath`:
+ * token, ca.crt, namespace) with a bound token that expires after `tokenExpirationSeconds`; the
+ * kubelet renews it at 80 % of its life and the client re-reads the file every minute
+ * (https://kubernetes.io/docs/concepts/storage/projected-volumes/#serviceaccounttoken).
+ *
  * Secrets arrive as files, one per key, under `secretsMountPath` (docs/adr/0004). With
  * `exportAsEnv`, the container's process is started by `envFromFilesScript`, which exports each
  * file as the environment variable of its name and then execs the process: the services read
@@ -29,6 +37,28 @@ import { stringify } from "yaml";
 /** Where the Secret Manager add-on mounts a workload's secrets (one file per key). */
 export const secretsMountPath = "/run/secrets/tierstack";
 export const secretsCsiDriver = "secrets-store-gke.csi.k8s.io";
+
+/** Where in-cluster clients read the service-account credentials (token, ca.crt, namespace). */
+export const serviceAccountMountPath = "/var/run/secrets/kubernetes.io/serviceaccount";
+/** The cluster's CA bundle, published in every namespace by the control plane. */
+export const rootCaConfigMap = "kube-root-ca.crt";
+/** The API server's bounds on a projected token's life (expirationSeconds at least 10 min); we cap it at a day. */
+export const tokenExpirationBounds = { min: 600, max: 86_400 } as const;
+
+/** The projected volume of the Kubernetes API credentials, as the kubelet's own kube-api-access volume lays it out. */
+export function kubernetesApiVolume(tokenExpirationSeconds: number): k8sInputs.core.v1.Volume {
+  return {
+    name: "kube-api-access",
+    projected: {
+      defaultMode: 0o444,
+      sources: [
+        { serviceAccountToken: { path: "token", expirationSeconds: tokenExpirationSeconds } },
+        { configMap: { name: rootCaConfigMap, items: [{ key: "ca.crt", path: "ca.crt" }] } },
+        { downwardAPI: { items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }] } },
+      ],
+    },
+  };
+}
 
 /**
  * `sh -c` script: for every regular file in the directory given as $1, export it as the
@@ -107,6 +137,8 @@ export interface ServiceDeploymentArgs {
   runAs: { user: number; group: number };
   nodeSelector?: Record<string, string>;
   terminationGracePeriodSeconds?: number;
+  /** A short-lived token for the Kubernetes API, this workload's pods only (every other pod has none). */
+  kubernetesApi?: { tokenExpirationSeconds: number };
 }
 
 const restrictedContainer = {
@@ -199,6 +231,10 @@ export class ServiceDeployment extends pulumi.ComponentResource {
       mounts.push({ name: "config", mountPath: args.config.mountPath, readOnly: true });
     }
     if (args.volume) mounts.push({ name: "data", mountPath: args.volume.mountPath });
+    if (args.kubernetesApi) {
+      volumes.push(kubernetesApiVolume(args.kubernetesApi.tokenExpirationSeconds));
+      mounts.push({ name: "kube-api-access", mountPath: serviceAccountMountPath, readOnly: true });
+    }
 
     const command = args.command === undefined ? undefined : args.secrets.exportAsEnv ? envFromFilesCommand(args.command) : args.command;
     const probe = (p: HttpProbe, extra: Record<string, number>) => ({ httpGet: { path: p.path, port: p.port }, ...extra });
@@ -336,6 +372,10 @@ export function serviceDeploymentProblems(name: string, a: ServiceDeploymentArgs
   if (new Set(files).size !== files.length) p.push("a secret file is listed twice");
   for (const f of files) if (a.secrets.exportAsEnv && !envName.test(f)) p.push(`secret file ${f} is not an environment variable name`);
   for (const k of Object.keys(a.env)) if (files.includes(k)) p.push(`${k} is both a plain value and a secret`);
-  for (const w of a.writablePaths) if (!w.startsWith("/") || w === "/" || w === secretsMountPath) p.push(`writable path ${w} is not allowed`);
+  for (const w of a.writablePaths) if (!w.startsWith("/") || w === "/" || w === secretsMountPath || w === serviceAccountMountPath) p.push(`writable path ${w} is not allowed`);
+  if (a.kubernetesApi) {
+    const t = a.kubernetesApi.tokenExpirationSeconds;
+    if (!Number.isInteger(t) || t < tokenExpirationBounds.min || t > tokenExpirationBounds.max) p.push(`kubernetesApi.tokenExpirationSeconds ${t} is outside ${tokenExpirationBounds.min}-${tokenExpirationBounds.max}`);
+  }
   return p;
 }

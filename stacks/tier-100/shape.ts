@@ -9,8 +9,14 @@
  * to about 7.5 vCPU and 12 GiB, which three e2-standard-4 service nodes (one per zone, ~3.9 vCPU
  * and ~13 GiB allocatable each) hold; the pool grows to 9 nodes for the autoscalers' maxima and
  * keeps at least one node per NATS server (NATS' pods refuse to share a node).
+ *
+ * The gVisor pool (learner sandboxes) scales from 0 to learnerPoolMaxNodes: at 0 nodes it costs
+ * nothing, and the cost estimate prices it from $0 (min) to its maximum nodes (cost/src/estimate.ts
+ * prices a pool at min and max nodes), at the Spot factor when sandboxPoolSpot is set.
  */
 import type { NodePoolSpec } from "../../components/gke-cluster.js";
+import { gvisorTaint, sandboxDiskSizeGb, sandboxMachineType, sandboxPoolName } from "../../catalog/sandbox.js";
+import type { SandboxConfig } from "../../config/config.js";
 import type { Resources } from "../../components/k8s/service-deployment.js";
 import { zonesOf } from "../../catalog/regions.js";
 import { servicesPool } from "../tier-50/shape.js";
@@ -31,6 +37,21 @@ export function nodePools(natsNodes: number): NodePoolSpec[] {
     { name: "system", machineType: "e2-standard-2", diskSizeGb: 50, totalMinNodes: 3, totalMaxNodes: 6 },
     { name: servicesPool, machineType: "e2-standard-4", diskSizeGb: 100, totalMinNodes: Math.max(3, natsNodes), totalMaxNodes: 9 },
   ];
+}
+
+/** The GKE Sandbox pool of the learner sandboxes, tainted as GKE taints gVisor nodes; from 0 nodes. */
+export function sandboxPool(c: SandboxConfig): NodePoolSpec {
+  return {
+    name: sandboxPoolName,
+    machineType: sandboxMachineType,
+    diskSizeGb: sandboxDiskSizeGb,
+    totalMinNodes: 0,
+    totalMaxNodes: c.poolMaxNodes,
+    taints: [{ ...gvisorTaint }],
+    sandbox: "GVISOR",
+    spot: c.poolSpot,
+    maxPodsPerNode: c.maxPodsPerNode,
+  };
 }
 
 export interface WorkloadShape {
