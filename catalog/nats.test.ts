@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { natsStreamEnv, streamReplicas } from "./nats.js";
+import { natsLeafRole, natsStreamEnv, streamReplicas } from "./nats.js";
 import { environmentProblems, plainEnv } from "./service-env.js";
 import { tiers } from "./tiers.js";
 
@@ -33,5 +33,23 @@ describe("stream replicas on the platform's NATS", () => {
     const env = plainEnv("task-queue", { ...wiring, extra: { "task-queue": natsStreamEnv(5) } });
     expect(env.NATS_STREAM_REPLICAS).toBe("3");
     expect(environmentProblems("task-queue", env, ["DATABASE_URL"])).toEqual([]);
+  });
+});
+
+describe("the NATS leaf node roles during a migration", () => {
+  it("the old tier listens in its domain, the target connects in its own, from expand to cut-over", () => {
+    for (const stage of ["expand", "copy", "cutover"]) {
+      const phase = { from: "single-box", to: "tier-50", stage };
+      expect(natsLeafRole("single-box", phase)).toEqual({ side: "old", domain: "box", port: 7422 });
+      expect(natsLeafRole("tier-50", phase)).toEqual({ side: "target", domain: "tier50", oldDomain: "box", port: 7422 });
+      expect(natsLeafRole("tier-100", phase)).toBeUndefined();
+    }
+    expect(natsLeafRole("tier-50", { from: "tier-50", to: "tier-100", stage: "copy" })).toEqual({ side: "old", domain: "tier50", port: 7422 });
+    expect(natsLeafRole("tier-100", { from: "tier-50", to: "tier-100", stage: "copy" })).toMatchObject({ side: "target", domain: "tier100", oldDomain: "tier50" });
+  });
+
+  it("none outside a migration or at contract", () => {
+    expect(natsLeafRole("single-box", undefined)).toBeUndefined();
+    expect(natsLeafRole("tier-50", { from: "single-box", to: "tier-50", stage: "contract" })).toBeUndefined();
   });
 });

@@ -7,6 +7,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { parseDatabaseUrl } from "@tierstack/common";
 import { available, freshSchema, PG_URL } from "@tierstack/common/testing";
@@ -65,9 +66,26 @@ it("walks a stack through expand and copy with real verification, refusing every
     const stores = ["--sqlite-dir", dir, "--pg-url-task-queue", tq.url, "--pg-url-brain", brain.url];
     const unverified = await migrate("verify", ...stores);
     expect(unverified.code).toBe(1);
-    expect(unverified.err).toMatch(/verification failed: task-queue: tasks key 1 column \(row\): source present, target missing/);
+    expect(unverified.err.trim()).toBe("migrate box: verification failed: no snapshot of the stores yet: run tierstack migrate copy first");
     const copied = await migrate("copy", ...stores);
     expect(copied.out).toMatch(/task-queue: .*tasks 1/);
+    expect((await migrate("verify", ...stores)).code).toBe(0);
+    // The box keeps serving while the copy is verified: the copy and verify read the snapshot, so a
+    // task enqueued after it is not a difference (the cut-over's copy takes it), and a changed target is.
+    const later = await openStores(parseDatabaseUrl(`sqlite:${join(dir, "task-queue.db")}`));
+    await later.store.enqueue([{ queue: "q", payload: 2, priority: 1, maxAttempts: 3 }]);
+    await later.store.close();
+    expect((await migrate("verify", ...stores)).code).toBe(0);
+    const setPriority = async (p: number) => {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`UPDATE "${tq.schema}".tasks SET priority = $1 WHERE id = 1`, [p]);
+      await client.end();
+    };
+    await setPriority(2);
+    const changed = await migrate("verify", ...stores);
+    expect(changed.err).toContain("verification failed: task-queue: tasks key 1 column priority: source 1, target 2");
+    await setPriority(1);
     expect((await migrate("verify", ...stores)).code).toBe(0);
     expect((await migrate("status")).out).toContain("stage copy (verified)");
     expect((await migrate("rollback")).code).toBe(0);
@@ -76,5 +94,60 @@ it("walks a stack through expand and copy with real verification, refusing every
     server.close();
     await tq.drop();
     await brain.drop();
+  }
+});
+
+it("says what comes before pulumi up at cut-over, and runs each cut-over step only at its stage", async () => {
+  const file = join(dir, "Pulumi.steps.yaml");
+  copyFileSync(join(repoRoot, "stacks", "Pulumi.single-box.yaml"), file);
+  const { writeStackConfig } = await import("../migrate/stack-file.js");
+  const run = async (...args: string[]) => {
+    const io = { out: "", err: "" };
+    const code = await main(["migrate", ...args, "--stack", "steps"], { out: (s) => (io.out += s), err: (s) => (io.err += s) });
+    return { code, ...io };
+  };
+  writeStackConfig(file, { "tierstack:migrationTarget": "tier-50", "tierstack:migrationStage": "copy", "tierstack:migrationVerified": "" });
+  const tooEarly = await run("writes", "drain", "--task-queue", "http://127.0.0.1:1");
+  expect(tooEarly.code).toBe(1);
+  expect(tooEarly.err.trim()).toBe("migrate steps: the write path is drained and frozen at the cutover stage; the stack is at copy");
+  expect((await run("copy-back", "--sqlite-dir", dir, "--pg-url-task-queue", "postgres://x/y", "--pg-url-brain", "postgres://x/z")).err).toContain("copy-back returns the stores to SQLite from the cutover stage");
+  expect((await run("stream", "switch", "--nats-source", "nats://127.0.0.1:1", "--nats-target", "nats://127.0.0.1:2")).err.trim()).toBe("migrate stream switch: runs at the cutover stage; the stack is at copy");
+  writeStackConfig(file, { "tierstack:migrationVerified": "copy" });
+  const next = await run("next");
+  expect(next.code).toBe(0);
+  expect(next.out).toContain("before pulumi up: drain and freeze the writes, copy, move the stream and verify (docs/migrations/single-box-to-tier-50.md, stage 3); then run: pulumi up");
+  // At cut-over, a service that cannot be reached is one line and exit 1.
+  process.env.TIERSTACK_OPERATOR_TOKEN = "tsa_not_a_token";
+  try {
+    const down = await run("writes", "freeze", "--task-queue", "http://127.0.0.1:1");
+    expect(down.code).toBe(1);
+    expect(down.err).toMatch(/^migrate writes freeze: /);
+    // The drain's time is the stack's tierstack:cutoverDrainSeconds unless --drain-seconds is given.
+    const bodies: unknown[] = [];
+    const tq = createServer((req, res) => {
+      let raw = "";
+      req.on("data", (c: Buffer) => (raw += c.toString()));
+      req.on("end", () => {
+        bodies.push({ path: req.url, body: JSON.parse(raw || "{}") as unknown });
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify({ mode: "draining", leasesHeld: 0, unpublished: 0, leasesFinished: true, waitedMs: 1 }));
+      });
+    });
+    await new Promise<void>((r) => tq.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(tq.address() as { port: number }).port}`;
+    try {
+      writeStackConfig(file, { "tierstack:cutoverDrainSeconds": "7" });
+      expect((await run("writes", "drain", "--task-queue", url)).code).toBe(0);
+      expect((await run("writes", "drain", "--task-queue", url, "--drain-seconds", "3")).code).toBe(0);
+      expect(bodies).toEqual([{ path: "/admin/cutover/drain", body: { seconds: 7 } }, { path: "/admin/cutover/drain", body: { seconds: 3 } }]);
+      writeStackConfig(file, { "tierstack:cutoverDrainSeconds": "7200" });
+      const tooLong = await run("writes", "drain", "--task-queue", url);
+      expect(tooLong.code).toBe(2);
+      expect(tooLong.err).toContain("tierstack:cutoverDrainSeconds) = 7200; accepted: 0-3600");
+    } finally {
+      tq.close();
+    }
+  } finally {
+    delete process.env.TIERSTACK_OPERATOR_TOKEN;
   }
 });

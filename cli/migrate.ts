@@ -1,19 +1,22 @@
 /**
- * `tierstack migrate status | plan | next | verify | rollback | copy | runbooks --stack X`:
+ * `tierstack migrate status | plan | next | verify | rollback | copy | writes | runbooks --stack X`:
  * drives a stack through the staged migration of its tier (migrate/transitions.ts). The state
  * is in the stack's config file; `next` refuses to skip a stage or to contract before the
  * cut-over is verified, each refusal one line saying why. After `next` or `rollback`, run
- * `pulumi up` so the infrastructure converges to the stage.
+ * `pulumi up` so the infrastructure converges to the stage. `writes drain|freeze|resume` drives the
+ * cut-over write path of the running services (ADR 0043): the task queue's drain and freeze, the
+ * brain's reply workers held and resumed.
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { MultiBar, Presets } from "cli-progress";
 import { parseCommandArgs, UsageError } from "./args.js";
+import { runStream, runWrites } from "./migrate-steps.js";
 import { defaultStacksDir, stackFileLabel } from "./plan.js";
 
-const usage = "tierstack migrate status|plan|next|verify|rollback|copy|runbooks --stack X [--sqlite-dir DIR --pg-url-task-queue URL --pg-url-brain URL] [--ready URL …] [--nats-source URL --nats-target URL --stream NAME]";
+const usage = "tierstack migrate status|plan|next|verify|rollback|copy|copy-back|writes drain|freeze|resume|stream mirror|switch|compare|runbooks --stack X [--sqlite-dir DIR --pg-url-task-queue URL --pg-url-brain URL] [--ready URL …] [--nats-source URL --nats-target URL --stream NAME --source-domain D --replicas N] [--task-queue URL --brain URL --drain-seconds N --retry-after N]";
 
-type Out = (line: string) => void;
+export type Out = (line: string) => void;
 
 export async function runMigrate(argv: string[], out: Out, err: Out): Promise<number> {
   const { values, positionals } = parseCommandArgs("migrate", usage, argv, {
@@ -25,6 +28,12 @@ export async function runMigrate(argv: string[], out: Out, err: Out): Promise<nu
     "nats-source": { type: "string" },
     "nats-target": { type: "string" },
     stream: { type: "string" },
+    "task-queue": { type: "string" },
+    brain: { type: "string" },
+    "drain-seconds": { type: "string" },
+    "retry-after": { type: "string" },
+    "source-domain": { type: "string" },
+    replicas: { type: "string" },
   });
   const [command] = positionals;
   const { readState, next, rollback, verified, transitionOf } = await import("../migrate/state.js");
@@ -50,7 +59,9 @@ export async function runMigrate(argv: string[], out: Out, err: Out): Promise<nu
     }
     writeStackConfig(file, move.config);
     out(`${done}; ${label} updated: ${Object.entries(move.config).map(([k, v]) => `${k}=${v || "(unset)"}`).join(", ")}`);
-    if (command !== "verify") out("now run: pulumi up");
+    if (command === "next" && move.ok && move.state.stage === "cutover") {
+      out(`before pulumi up: drain and freeze the writes, copy, move the stream and verify (docs/migrations/${move.state.tier === "tier-50" ? "single-box-to-tier-50" : "tier-50-to-tier-100"}.md, stage 3); then run: pulumi up`);
+    } else if (command !== "verify") out("now run: pulumi up");
     return 0;
   };
 
@@ -96,7 +107,8 @@ export async function runMigrate(argv: string[], out: Out, err: Out): Promise<nu
         err(`migrate ${values.stack}: copy runs at the copy and cutover stages; the stack is at ${state.stage ?? "no migration"}`);
         return 1;
       }
-      const stores = storeUrls(values);
+      const stores = storeUrls(values, state.stage);
+      if (state.stage === "copy") await snapshot(stores);
       const { copyStore, emptyTarget, openMove } = await import("../migrate/stores.js");
       const bars = new MultiBar({ format: "{store} {table} [{bar}] {value}/{total} rows, ETA {eta_formatted}", hideCursor: true, stream: process.stderr }, Presets.shades_classic);
       try {
@@ -123,6 +135,35 @@ export async function runMigrate(argv: string[], out: Out, err: Out): Promise<nu
       }
       return 0;
     }
+    case "copy-back": {
+      if (state.stage !== "cutover") {
+        err(`migrate ${values.stack}: copy-back returns the stores to SQLite from the cutover stage, before tierstack migrate rollback; the stack is at ${state.stage ?? "no migration"}`);
+        return 1;
+      }
+      const { openMove } = await import("../migrate/stores.js");
+      const { copyBack } = await import("../migrate/postgres-to-sqlite.js");
+      for (const s of storeUrls(values, state.stage)) {
+        const m = await openMove(s.store, s.sqlite, s.pg);
+        try {
+          const changed = await copyBack(m);
+          out(`${s.store}: ${Object.entries(changed).filter(([, c]) => c.inserted + c.updated + c.deleted > 0).map(([t, c]) => `${t} +${c.inserted} ~${c.updated} -${c.deleted}`).join(", ") || "nothing changed"} (SQLite brought to PostgreSQL's rows)`);
+        } finally {
+          await m.close();
+        }
+      }
+      return 0;
+    }
+    case "stream":
+      return runStream(positionals[1], state, values, usage, out, err);
+    case "writes": {
+      if (state.stage !== "cutover") {
+        err(`migrate ${values.stack}: the write path is drained and frozen at the cutover stage; the stack is at ${state.stage ?? "no migration"}`);
+        return 1;
+      }
+      // --drain-seconds wins over the stack's tierstack:cutoverDrainSeconds (default 30).
+      const drain = values["drain-seconds"] ?? readStackConfig(file)["tierstack:cutoverDrainSeconds"];
+      return runWrites(positionals[1], { ...values, ...(drain === undefined ? {} : { "drain-seconds": drain }) }, usage, out, err);
+    }
     default:
       throw new UsageError(`migrate: unknown command ${JSON.stringify(command ?? "")}; usage: ${usage}`);
   }
@@ -138,13 +179,20 @@ interface VerifyFlags {
   stream?: string;
 }
 
-function storeUrls(v: VerifyFlags) {
+/**
+ * The SQLite files each store is copied from. At the copy stage the box keeps serving, so the
+ * copy and its verification read a snapshot (VACUUM INTO <sqlite-dir>/migrate-snapshot/, taken by
+ * the first `migrate copy` and kept for its resumption); at cut-over the services have stopped
+ * writing and the live files are read.
+ */
+function storeUrls(v: VerifyFlags, stage?: string) {
   if (!v["sqlite-dir"] || !v["pg-url-task-queue"] || !v["pg-url-brain"]) {
     throw new UsageError("migrate: the stores need --sqlite-dir DIR, --pg-url-task-queue URL and --pg-url-brain URL");
   }
+  const dir = stage === "copy" ? join(v["sqlite-dir"], "migrate-snapshot") : v["sqlite-dir"];
   return [
-    { store: "task-queue" as const, sqlite: join(v["sqlite-dir"], "task-queue.db"), pg: v["pg-url-task-queue"] },
-    { store: "brain" as const, sqlite: join(v["sqlite-dir"], "brain.db"), pg: v["pg-url-brain"] },
+    { store: "task-queue" as const, sqlite: join(dir, "task-queue.db"), live: join(v["sqlite-dir"], "task-queue.db"), pg: v["pg-url-task-queue"] },
+    { store: "brain" as const, sqlite: join(dir, "brain.db"), live: join(v["sqlite-dir"], "brain.db"), pg: v["pg-url-brain"] },
   ];
 }
 
@@ -156,7 +204,9 @@ async function verifyStage(state: { tier: string; target?: string; stage?: strin
   const streamMove = state.target === "tier-100" && state.stage === "copy";
   if (storesMove) {
     const { openMove, verifyStore } = await import("../migrate/stores.js");
-    for (const s of storeUrls(v)) {
+    const stores = storeUrls(v, state.stage);
+    if (state.stage === "copy" && !stores.every((s) => existsSync(s.sqlite))) return ["no snapshot of the stores yet: run tierstack migrate copy first"];
+    for (const s of stores) {
       const m = await openMove(s.store, s.sqlite, s.pg);
       try {
         for (const d of await verifyStore(m)) problems.push(`${s.store}: ${d.table} key ${d.key} column ${d.column}: source ${d.source}, target ${d.target}`);
@@ -164,12 +214,20 @@ async function verifyStage(state: { tier: string; target?: string; stage?: strin
         await m.close();
       }
     }
-  } else if (streamMove) {
+  }
+  // The stream: the mirror's check at tier-100's copy; at tier-50's cut-over, before publishers switch.
+  if (streamMove || (storesMove && state.stage === "cutover" && (v["nats-source"] || v["nats-target"]))) {
     if (!v["nats-source"] || !v["nats-target"]) throw new UsageError("migrate: the stream check needs --nats-source URL and --nats-target URL (and --stream, default TASKS)");
-    const { streamState } = await import("../migrate/nats.js");
+    const { streamCatchUp } = await import("../migrate/nats.js");
     const name = v.stream ?? "TASKS";
-    const [a, b] = [await streamState(v["nats-source"], name), await streamState(v["nats-target"], name)];
-    if (a.lastSeq !== b.lastSeq || a.messages !== b.messages) problems.push(`stream ${name}: source at sequence ${a.lastSeq} with ${a.messages} messages, target at ${b.lastSeq} with ${b.messages}`);
+    const c = await streamCatchUp({ from: { servers: v["nats-source"], stream: name, domain: "" }, to: { servers: v["nats-target"], stream: name } });
+    if (!c.caughtUp) problems.push(`stream ${name}: source at sequence ${c.sourceLastSeq} with ${c.sourceMessages} messages, target has ${c.targetMessages} messages up to source sequence ${c.lastSourcedSeq}`);
+  }
+  if (storesMove || streamMove) {
+    for (const url of v.ready ?? []) {
+      const status = await fetch(url).then((r) => r.status, (e: Error) => e.message);
+      if (status !== 200) problems.push(`${url} answered ${status}`);
+    }
   } else {
     if (!v.ready?.length) throw new UsageError(`migrate: stage ${state.stage} is verified by readiness checks: pass --ready URL (repeatable) for each new service`);
     for (const url of v.ready) {
@@ -178,4 +236,19 @@ async function verifyStage(state: { tier: string; target?: string; stage?: strin
     }
   }
   return problems;
+}
+
+/** A consistent copy of each live SQLite file (VACUUM INTO reads one snapshot while the service writes); kept once taken. */
+async function snapshot(stores: { sqlite: string; live: string }[]): Promise<void> {
+  const { default: Database } = await import("better-sqlite3");
+  for (const s of stores) {
+    if (existsSync(s.sqlite)) continue;
+    mkdirSync(dirname(s.sqlite), { recursive: true });
+    const db = new Database(s.live, { fileMustExist: true, readonly: true });
+    try {
+      db.prepare("VACUUM INTO ?").run(s.sqlite);
+    } finally {
+      db.close();
+    }
+  }
 }

@@ -9,11 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openBrainStore } from "../services/brain/src/store/index.js";
-import { parseDatabaseUrl } from "@tierstack/common";
 import { available, freshSchema, PG_URL } from "@tierstack/common/testing";
-import { openStores } from "../services/task-queue/src/open-store.js";
-import { movedStores, openMove, copyStore, verifyStore, type MovedStore } from "./stores.js";
+import { movedStores, openMove, copyStore, verifyStore } from "./stores.js";
+import { fill, sourceOf } from "./test/fill.js";
 
 let pgUp = false;
 beforeAll(async () => {
@@ -21,38 +19,6 @@ beforeAll(async () => {
 });
 const dir = mkdtempSync(join(tmpdir(), "tierstack-move-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A source database with the service's schema (its own store ran the migrations). */
-async function sourceOf(store: MovedStore, path: string): Promise<void> {
-  if (store === "brain") return (await openBrainStore(`sqlite:${path}`)).close();
-  return (await openStores(parseDatabaseUrl(`sqlite:${path}`))).store.close();
-}
-
-/** Fills every table of the source with `n` rows whose values follow each column's declared type. */
-function fill(path: string, n: number): string[] {
-  const db = new Database(path);
-  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'sqlite_sequence' AND name NOT LIKE '%\\_migrations' ESCAPE '\\'").all() as { name: string }[]).map((r) => r.name);
-  for (const t of tables) {
-    const cols = db.prepare(`PRAGMA table_info("${t}")`).all() as { name: string; type: string; pk: number }[];
-    const insert = db.prepare(`INSERT INTO "${t}" (${cols.map((c) => `"${c.name}"`).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
-    db.transaction(() => {
-      for (let i = 1; i <= n; i++) insert.run(...cols.map((c) => valueFor(t, c.name, c.type, i)));
-    })();
-  }
-  db.close();
-  return tables;
-}
-
-function valueFor(table: string, col: string, type: string, i: number): unknown {
-  const t = type.toUpperCase();
-  if (/(_at|_until|^at)$/.test(col) && t.includes("INT")) return 1_700_000_000_000 + i * 1000 + 7; // epoch ms
-  if (col === "opted_out" || col.startsWith("is_")) return i % 2;
-  if (t.includes("INT")) return i;
-  if (t.includes("REAL")) return i / 8;
-  if (col === "payload" || col === "result") return table === "tasks" ? JSON.stringify({ i, text: "tab\tnew\nline \\ é 😀", nested: { b: 2, a: [1, null] } }) : `payload ${i}\t"x"\\`;
-  if (col === "state") return table === "tasks" ? "ready" : "pending";
-  return `${table}.${col}.${i}\tü`;
-}
 
 describe.each(movedStores)("moving the %s store", (store) => {
   it("carries every table, row and column, and verifies them", async (ctx) => {
@@ -68,6 +34,10 @@ describe.each(movedStores)("moving the %s store", (store) => {
         const copied = await copyStore(m, { batchRows: 10 });
         for (const t of tables) expect(copied[t], t).toBe(25);
         expect(await verifyStore(m)).toEqual([]);
+        // Each copied table was analyzed: the planner sees its rows from the services' first statement.
+        const stats = await m.target.pool.query(`SELECT relname, last_analyze FROM pg_stat_user_tables WHERE schemaname = $1`, [schema.schema]);
+        const analyzed = new Set(stats.rows.filter((r: { last_analyze: Date | null }) => r.last_analyze !== null).map((r: { relname: string }) => r.relname));
+        for (const t of tables) expect(analyzed.has(t), t).toBe(true);
         // Idempotent: a second run copies nothing and the verification still holds.
         expect(Object.values(await copyStore(m, { batchRows: 10 })).every((n) => n === 0)).toBe(true);
         expect(await verifyStore(m)).toEqual([]);

@@ -8,12 +8,13 @@
  *
  * Verification reads both sides in the same key order (PostgreSQL in the C collation, which is
  * SQLite's byte order) and compares every column in canonical form (values.ts); the first
- * differences are reported by table, key and column.
+ * differences are reported by table, key and column. The copy-back for a rollback
+ * (postgres-to-sqlite.ts) walks the same key windows and compares with the same functions.
  */
 import type Database from "better-sqlite3";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { canonical, copyField, isCarried, type CarriedType } from "./values.js";
+import { canonical, copyEncoder, isCarried, pgSelect, type CarriedType, type FieldEncoder } from "./values.js";
 
 export interface Column {
   name: string;
@@ -114,7 +115,7 @@ async function ensureProgress(target: MoveTarget): Promise<void> {
 }
 
 /** Reads the next batch after `after` (keyset order) from SQLite. */
-function sourceBatch(source: Database.Database, t: TablePlan, after: unknown[] | null, limit: number): Record<string, unknown>[] {
+function sourceBatch(source: Database.Database, t: TablePlan, after: unknown[] | null, limit: number): Row[] {
   const cols = t.columns.map((c) => q(c.name)).join(", ");
   const keys = t.key.map(q).join(", ");
   const where = after ? `WHERE (${keys}) > (${t.key.map(() => "?").join(", ")})` : "";
@@ -122,23 +123,30 @@ function sourceBatch(source: Database.Database, t: TablePlan, after: unknown[] |
 }
 
 /** The COPY text of a batch: one encoder per column, chosen once, over the rows as arrays. */
-function copyText(source: Database.Database, t: TablePlan, after: unknown[] | null, limit: number): { text: string; count: number; last?: unknown[] } {
+function copyText(source: Database.Database, t: TablePlan, after: unknown[] | null, limit: number): { text: Buffer; count: number; last?: unknown[] } {
   const cols = t.columns.map((c) => q(c.name)).join(", ");
   const keys = t.key.map(q).join(", ");
   const where = after ? `WHERE (${keys}) > (${t.key.map(() => "?").join(", ")})` : "";
   const rows = source.prepare(`SELECT ${cols} FROM ${q(t.name)} ${where} ORDER BY ${keys} LIMIT ${limit}`).raw().all(...(after ?? [])) as unknown[][];
-  const types = t.columns.map((c) => c.type);
+  const enc = t.columns.map((c) => copyEncoder(c.type));
+  const n = enc.length;
   const keyAt = t.key.map((k) => t.columns.findIndex((c) => c.name === k));
-  let text = "";
-  for (const r of rows) {
-    for (let i = 0; i < r.length; i++) text += (i ? "\t" : "") + copyField(r[i], types[i] as CarriedType);
-    text += "\n";
+  // Fields and lines joined once each: a string grown by += is a rope, and flattening it when
+  // the COPY stream takes it cost three times the encoding (bench/migrate/RESULTS.md).
+  const lines: string[] = new Array(rows.length);
+  const fields: string[] = new Array(n);
+  for (let j = 0; j < rows.length; j++) {
+    const r = rows[j] as unknown[];
+    for (let i = 0; i < n; i++) fields[i] = (enc[i] as FieldEncoder)(r[i]);
+    lines[j] = fields.join("\t");
   }
+  // UTF-8 here, while PostgreSQL takes the previous batch, rather than when the stream is written.
+  const text = Buffer.from(rows.length ? `${lines.join("\n")}\n` : "");
   const last = rows.at(-1);
   return { text, count: rows.length, last: last ? keyAt.map((i) => last[i]) : undefined };
 }
 
-async function copyRows(client: pg.PoolClient, schema: string, t: TablePlan, text: string): Promise<void> {
+async function copyRows(client: pg.PoolClient, schema: string, t: TablePlan, text: Buffer): Promise<void> {
   const stream = client.query(copyFrom(`COPY ${q(schema)}.${q(t.name)} (${t.columns.map((c) => q(c.name)).join(", ")}) FROM STDIN`));
   await new Promise<void>((resolve, reject) => {
     stream.on("error", reject);
@@ -202,6 +210,10 @@ export async function copyTables(source: Database.Database, target: MoveTarget, 
       await opts.afterBatch?.(t.name, done);
       if (batch.count < batchRows) break;
     }
+    // Fresh statistics for the planner: the services prepare their statements against these
+    // tables at start, and a plan made before autovacuum's first pass (up to a minute) sees them
+    // as empty (the brain's claim kept scanning history and outbound that way, ADR 0035).
+    await target.pool.query(`ANALYZE ${q(target.schema)}.${q(t.name)}`);
   }
   return copied;
 }
@@ -212,49 +224,80 @@ export async function resetProgress(target: MoveTarget): Promise<void> {
   await target.pool.query(`DELETE FROM ${q(target.schema)}.${progressTable}`);
 }
 
+/** A row as read from one side, by column name. */
+export type Row = Record<string, unknown>;
+
+/** One key window of a table: the SQLite rows of a key batch and the PostgreSQL rows in the same key range. */
+export interface KeyWindow {
+  source: Row[];
+  /** PostgreSQL's rows of the window by canonical key (pgSelect: JSON as text). */
+  target: Map<string, Row>;
+}
+
+/** The canonical key of a row ("/"-joined canonical key columns), as differences report it. */
+export function rowKey(t: TablePlan, r: Row, side: "source" | "target"): string {
+  return t.key.map((k) => canonical(r[k], t.columns.find((c) => c.name === k)?.type ?? "text", side)).join("/");
+}
+
 /**
- * Every column of every row compared in canonical form; at most `limit` differences reported.
- * The source is read in key batches; each batch's target rows are those in the same key window
- * (after the previous batch's last key, up to this batch's last key; the last window is open),
- * so every target row is looked at exactly once, and extra target rows are reported too.
+ * Walks a table in key order on both sides, one window at a time. The source is read in key
+ * batches; each batch's target rows are those in the same key window (after the previous
+ * batch's last key, up to this batch's last key; the last window is open), so every target row
+ * is seen exactly once. PostgreSQL compares text keys in the C collation, SQLite's byte order.
+ * The caller may write to the SQLite rows of the window it holds (the copy-back does): the next
+ * batch is read after it, from beyond this window's last key.
+ */
+export async function* keyWindows(source: Database.Database, target: MoveTarget, t: TablePlan, batch = 5000): AsyncGenerator<KeyWindow> {
+  const typeOf = (k: string) => t.columns.find((c) => c.name === k)?.type ?? "text";
+  const keyExpr = `(${t.key.map((k) => `${q(k)}${typeOf(k) === "text" ? ' COLLATE "C"' : ""}`).join(", ")})`;
+  const cols = t.columns.map((c) => pgSelect(c.name, c.type)).join(", ");
+  let after: unknown[] | null = null;
+  for (;;) {
+    const src = sourceBatch(source, t, after, batch);
+    const last = src.length === batch ? t.key.map((k) => (src.at(-1) as Row)[k]) : null;
+    const params: unknown[] = [];
+    const bound = (vals: unknown[]) => `(${vals.map((v) => (params.push(v), `$${params.length}`)).join(", ")})`;
+    const conds = [after ? `${keyExpr} > ${bound(after)}` : "", last ? `${keyExpr} <= ${bound(last)}` : ""].filter(Boolean);
+    const dst = (await target.pool.query(`SELECT ${cols} FROM ${q(target.schema)}.${q(t.name)} ${conds.length ? `WHERE ${conds.join(" AND ")}` : ""}`, params)).rows as Row[];
+    yield { source: src, target: new Map(dst.map((r) => [rowKey(t, r, "target"), r])) };
+    if (!last) return;
+    after = last;
+  }
+}
+
+/** The columns of one row that differ between the sides, in canonical form. */
+export function columnDifferences(t: TablePlan, s: Row, d: Row): { column: string; source: string; target: string }[] {
+  const out: { column: string; source: string; target: string }[] = [];
+  for (const c of t.columns) {
+    const a = canonical(s[c.name], c.type, "source");
+    const b = canonical(d[c.name], c.type, "target");
+    if (a !== b) out.push({ column: c.name, source: a, target: b });
+  }
+  return out;
+}
+
+/**
+ * Every column of every row compared in canonical form; at most `limit` differences reported,
+ * extra target rows included.
  */
 export async function verifyTables(source: Database.Database, target: MoveTarget, tables: TablePlan[], limit = 20): Promise<Difference[]> {
   const diffs: Difference[] = [];
-  const batch = 5000;
   for (const t of tables) {
-    const typeOf = (k: string) => t.columns.find((c) => c.name === k)?.type ?? "text";
-    const keyOf = (r: Record<string, unknown>, side: "source" | "target") => t.key.map((k) => canonical(r[k], typeOf(k), side)).join("/");
-    const keyExpr = `(${t.key.map((k) => `${q(k)}${typeOf(k) === "text" ? ' COLLATE "C"' : ""}`).join(", ")})`;
-    const cols = t.columns.map((c) => q(c.name)).join(", ");
-    let after: unknown[] | null = null;
-    for (;;) {
-      const src = sourceBatch(source, t, after, batch);
-      const last = src.length === batch ? t.key.map((k) => (src.at(-1) as Record<string, unknown>)[k]) : null;
-      const params: unknown[] = [];
-      const bound = (vals: unknown[]) => `(${vals.map((v) => (params.push(v), `$${params.length}`)).join(", ")})`;
-      const conds = [after ? `${keyExpr} > ${bound(after)}` : "", last ? `${keyExpr} <= ${bound(last)}` : ""].filter(Boolean);
-      const dst = (await target.pool.query(`SELECT ${cols} FROM ${q(target.schema)}.${q(t.name)} ${conds.length ? `WHERE ${conds.join(" AND ")}` : ""}`, params)).rows as Record<string, unknown>[];
-      const dstByKey = new Map(dst.map((r) => [keyOf(r, "target"), r]));
-      for (const s of src) {
-        const k = keyOf(s, "source");
-        const d = dstByKey.get(k);
+    for await (const w of keyWindows(source, target, t)) {
+      for (const s of w.source) {
+        const k = rowKey(t, s, "source");
+        const d = w.target.get(k);
         if (!d) diffs.push({ table: t.name, key: k, column: "(row)", source: "present", target: "missing" });
         else {
-          dstByKey.delete(k);
-          for (const c of t.columns) {
-            const a = canonical(s[c.name], c.type, "source");
-            const b = canonical(d[c.name], c.type, "target");
-            if (a !== b) diffs.push({ table: t.name, key: k, column: c.name, source: a, target: b });
-          }
+          w.target.delete(k);
+          for (const c of columnDifferences(t, s, d)) diffs.push({ table: t.name, key: k, ...c });
         }
-        if (diffs.length >= limit) return diffs;
+        if (diffs.length >= limit) return diffs.slice(0, limit);
       }
-      for (const k of dstByKey.keys()) {
+      for (const k of w.target.keys()) {
         diffs.push({ table: t.name, key: k, column: "(row)", source: "missing", target: "present" });
         if (diffs.length >= limit) return diffs;
       }
-      if (!last) break;
-      after = last;
     }
   }
   return diffs;

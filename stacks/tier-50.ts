@@ -9,7 +9,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
-import { flows, workloadPorts, type Workload } from "../catalog/flows.js";
+import { boxNatsLeafFlow, flows, migrationFlows, workloadPorts, type Workload } from "../catalog/flows.js";
 import type { SecretName } from "../catalog/secrets.js";
 import { environmentProblems, plainEnv, secretEnv, type ServiceWiring } from "../catalog/service-env.js";
 import { dataPlaneCaFiles, services, serviceWritablePaths, type ServiceName } from "../catalog/services.js";
@@ -33,6 +33,8 @@ import { assignGatewayShards, federatedGatewayName, mcpServerTargets, type Gatew
 import { Tier50Secrets, tier50SecretId, type Tier50SecretName } from "./tier-50/secrets.js";
 import { addressRanges, cpuTarget, namespaceName, natsVolume, nodePools, releaseChannel, runAs, servicesPool, workloadShapes } from "./tier-50/shape.js";
 import { stackBudget } from "./budget.js";
+import { awaitsOldComposition, natsLeafHost, natsLeafRoleNow } from "./migration.js";
+import { tier50NatsMigrationArgs } from "./tier-50/nats.js";
 
 export interface Tier50Args {
   config: StackConfig;
@@ -310,6 +312,7 @@ export class Tier50 extends pulumi.ComponentResource {
       llmBaseUrl: `http://${url("litellm", workloadPorts.litellm.serve as number)}/v1`,
       gatewayShards,
       whatsappPhoneNumberId: cfg.whatsappPhoneNumberId,
+      brainWorkers: cfg.sizes.brainWorkers,
       extra: { "mcp-gateway": { REDIS_CA_FILE: dataPlaneCaFiles.redis }, brain: { REDIS_CA_FILE: dataPlaneCaFiles.redis } },
     });
     const serviceArgs = (service: ServiceName, gatewayShards: string, replicas: number, maxReplicas: number | undefined, extraLabels?: Record<string, string>) => {
@@ -346,23 +349,31 @@ export class Tier50 extends pulumi.ComponentResource {
       return a;
     };
 
-    deploy("nats", {
+    // During a migration (expand to cut-over) the node reads a rendered configuration: its JetStream
+    // domain and the leaf node connection to the other tier's NATS (stacks/tier-50/nats.ts).
+    const natsRole = natsLeafRoleNow("tier-50");
+    // The box's internal IP, once (the slot it comes through is taken by one reader).
+    const oldNatsHost = natsRole?.side === "target" ? natsLeafHost(cfg.stack) : undefined;
+    const natsMigration = natsRole ? tier50NatsMigrationArgs(natsRole, oldNatsHost) : undefined;
+    const natsNode = deploy("nats", {
       app: "nats",
       kind: "StatefulSet",
       image: imageRef("natsImage"),
-      command: ["nats-server", "--jetstream", "--store_dir", "/data", "--port", String(workloadPorts.nats.serve), "--http_port", String(workloadPorts.nats.health)],
-      ports: [{ name: "client", port: workloadPorts.nats.serve as number }, { name: "monitor", port: workloadPorts.nats.health as number }],
+      command: natsMigration?.command ?? ["nats-server", "--jetstream", "--store_dir", "/data", "--port", String(workloadPorts.nats.serve), "--http_port", String(workloadPorts.nats.health)],
+      ports: [{ name: "client", port: workloadPorts.nats.serve as number }, { name: "monitor", port: workloadPorts.nats.health as number }, ...(natsMigration?.extraPorts ?? [])],
       liveness: { path: "/healthz", port: "monitor" },
       readiness: { path: "/healthz?js-enabled-only=true", port: "monitor" },
       resources: shapes.nats.resources,
       replicas: cfg.sizes.natsNodes,
-      env: {},
+      env: natsMigration?.env ?? {},
       secrets: { project: cfg.project, files: [], exportAsEnv: false },
-      writablePaths: [],
+      writablePaths: natsMigration?.writablePaths ?? [],
       volume: { mountPath: "/data", ...natsVolume },
       runAs: runAs.nats,
       terminationGracePeriodSeconds: 60,
     }, "nats");
+    // As the target its pod template waits for the box's address, which at cut-over the old composition gives only after this one is registered.
+    if (natsRole?.side === "target") awaitsOldComposition(natsNode.workload);
 
     const litellmPort = workloadPorts.litellm.serve as number;
     const litellmConfigDir = "/etc/litellm";
@@ -448,16 +459,23 @@ export class Tier50 extends pulumi.ComponentResource {
       "gpu-box": [cfg.subnetCidr],
       inferencePorts: [...new Set(this.inference.endpoints.map((e) => e.port))],
       mcpServers,
+      ...(oldNatsHost ? { oldTierNats: [oldNatsHost.apply((ip) => `${ip}/32`)] } : {}),
     };
+    // As the old side of tier-50 → tier-100 (expand to cut-over) these policies are the ones applied
+    // to both tiers' pods until cut-over: they also allow tier-100's NATS routes and its leaf node
+    // connection to this node (catalog/flows.ts migrationFlows). As the target of single-box →
+    // tier-50 they let this node reach the box's leaf listener (boxNatsLeafFlow).
     this.policies = new NetworkPolicies(`${name}-netpol`, {
       provider,
       namespace: namespaceName,
-      flows,
+      flows: natsRole?.side === "old" ? migrationFlows(flows) : natsRole?.side === "target" ? [...flows, boxNatsLeafFlow] : flows,
       podLabels: { cloudflared: workloadSelector("cloudflared"), "task-queue": workloadSelector("task-queue"), "mcp-gateway": workloadSelector("mcp-gateway"), brain: workloadSelector("brain"), litellm: workloadSelector("litellm"), nats: workloadSelector("nats") },
       addresses,
       labels: { [labelKeys.partOf]: "tierstack" },
       dependsOn: [namespace],
     }, parent);
+    // NATS's policy waits for the box's IP: at cut-over (this tier built first) nothing may wait for it.
+    if (oldNatsHost) awaitsOldComposition(this.policies.policies[this.policies.rendered.findIndex((r) => r.metadata.name === "allow-nats")]!);
 
     // The runtime cost guard: the billing account's admins hear of spend at the budget.
     stackBudget(name, cfg, { parent: this });

@@ -118,6 +118,15 @@ describe("NatsCluster (tierstack:nats:NatsCluster) under mocks", () => {
     expect(d.component.volumes).toEqual({ count: nodes, sizeGi: 10, storageClassName: "premium-rwo" });
   });
 
+  it("during a migration onto it: the ConfigMap carries the JetStream domain and a leaf remote to the old side; without one, neither", async () => {
+    const d = await declare("natsmig", { migration: { jetStreamDomain: "tier100", leafRemotes: ["nats-leaf://nats.tierstack.svc.cluster.local:7422"] } });
+    const conf: string = d.configMap.data["nats.conf"];
+    expect(conf).toContain('  domain: "tier100"\n}\n');
+    expect(conf).toContain('leafnodes {\n  remotes: [\n    {\n      urls: [\n        "nats-leaf://nats.tierstack.svc.cluster.local:7422"\n');
+    const plain = await declare("natsplain");
+    expect(plain.configMap.data["nats.conf"]).not.toMatch(/domain|leafnodes/);
+  });
+
   it("spreads the nodes: required anti-affinity per host, even spread over zones, both selecting the pods", async () => {
     const d = await declare("nats");
     const pod = d.sts.spec.template;

@@ -72,6 +72,12 @@ export interface NatsClusterArgs {
   tolerations?: { key: string; operator: "Equal" | "Exists"; value?: string; effect: "NoSchedule" | "PreferNoSchedule" | "NoExecute" }[];
   /** The cluster's DNS domain (default cluster.local). */
   clusterDomain?: string;
+  /**
+   * During a migration onto this cluster (catalog/nats.ts natsLeafRole, the target side): its
+   * JetStream domain, and the old tier's leaf node listener(s) every node connects to
+   * (nats-leaf://host:port), so the old streams are reachable as `$JS.<old domain>.API`.
+   */
+  migration?: { jetStreamDomain: string; leafRemotes: string[] };
 }
 
 /** Names and addresses of a cluster called `name` in `namespace`. */
@@ -109,7 +115,7 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 /** The server configuration every pod of the cluster reads (its server name comes from $POD_NAME). */
-export function natsClusterServerConfig(name: string, args: Pick<NatsClusterArgs, "namespace" | "nodes" | "storage" | "resources" | "clientAuth" | "clusterDomain">): NatsServerConfig {
+export function natsClusterServerConfig(name: string, args: Pick<NatsClusterArgs, "namespace" | "nodes" | "storage" | "resources" | "clientAuth" | "clusterDomain" | "migration">): NatsServerConfig {
   const layout = natsClusterLayout(name, args.namespace, args.nodes, args.clusterDomain);
   return {
     serverName: { env: "POD_NAME" },
@@ -123,7 +129,9 @@ export function natsClusterServerConfig(name: string, args: Pick<NatsClusterArgs
       storeDir: natsStoreDir,
       maxMemoryStoreBytes: Math.floor(args.resources.memoryMi / 4) * MiB,
       maxFileStoreBytes: Math.floor(args.storage.sizeGi * 0.9 * GiB),
+      ...(args.migration ? { domain: args.migration.jetStreamDomain } : {}),
     },
+    ...(args.migration ? { leafNodes: { remotes: [{ urls: args.migration.leafRemotes }] } } : {}),
     lameDuck: { ...natsLameDuck },
     pidFile: natsPidFile,
     ...(args.clientAuth ? { auth: { user: { env: "NATS_USER" }, password: { env: "NATS_PASSWORD" } } } : {}),

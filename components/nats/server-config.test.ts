@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { natsClusterServerConfig } from "./nats-cluster.js";
-import { natsServerConfigProblems, renderNatsServerConfig, routeUrl, type NatsServerConfig } from "./server-config.js";
+import { leafUrl, natsServerConfigProblems, renderNatsServerConfig, routeUrl, type NatsServerConfig } from "./server-config.js";
 
 const inCI = process.env.CI === "true" || process.env.CI === "1";
 
@@ -46,6 +46,17 @@ const loopback = (dir: string, over: Partial<NatsServerConfig> = {}): NatsServer
 });
 
 /** The cluster's configuration exactly as NatsCluster puts it into its ConfigMap. */
+/** One node, as the box renders it during a migration: its own domain and a leaf node listener. */
+const standaloneLeaf = (dir: string, over: Partial<NatsServerConfig> = {}): NatsServerConfig => ({
+  ...loopback(dir),
+  standalone: true,
+  routes: [],
+  pidFile: undefined,
+  jetStream: { storeDir: join(dir, "js"), maxMemoryStoreBytes: 64 * 1024 * 1024, maxFileStoreBytes: 1024 * 1024 * 1024, domain: "box" },
+  leafNodes: { listen: { host: "127.0.0.1", port: 17422 } },
+  ...over,
+});
+
 const cluster = natsClusterServerConfig("nats", { namespace: "tierstack", nodes: 3, storage: { sizeGi: 10, storageClassName: "premium-rwo" }, resources: { cpu: "500m", memoryMi: 1024 } });
 
 function testConfig(text: string, env: Record<string, string>): { status: number | null; output: string } {
@@ -99,12 +110,43 @@ describe("nats-server configuration renderer", () => {
     ["a relative store dir", { jetStream: { storeDir: "data", maxMemoryStoreBytes: 1, maxFileStoreBytes: 1 } }, /^jetStream.storeDir: "data" must be an absolute path/],
     ["a zero file store", { jetStream: { storeDir: "/d", maxMemoryStoreBytes: 1, maxFileStoreBytes: 0 } }, /^jetStream.maxFileStoreBytes: 0 must be a positive/],
     ["a grace period as long as lame duck", { lameDuck: { durationSeconds: 10, gracePeriodSeconds: 10 } }, /^lameDuck.gracePeriodSeconds: 10 must be a whole number below the duration \(10\)/],
+    ["a domain with a dot", { jetStream: { storeDir: "/d", maxMemoryStoreBytes: 1, maxFileStoreBytes: 1, domain: "a.b" } }, /^jetStream.domain: "a.b" must be/],
+    ["a leaf listener on the client port", { leafNodes: { listen: { host: "0.0.0.0", port: 14222 } } }, /^leafNodes.listen.port: 14222 is already the client/],
+    ["a leaf listener on a bad host", { leafNodes: { listen: { host: "a b" } } }, /^leafNodes.listen.host: "a b" is not a host/],
+    ["no leaf remotes", { leafNodes: { remotes: [] } }, /^leafNodes.remotes: none given/],
+    ["a leaf remote that is not nats-leaf://", { leafNodes: { remotes: [{ urls: ["nats://a:7422"] }] } }, /^leafNodes.remotes\[0\].urls: "nats:\/\/a:7422" is not nats-leaf/],
+    ["a standalone node with routes", { standalone: true }, /^routes: a standalone node has no cluster/],
     ["an auth reference that is not a name", { auth: { user: { env: "U" }, password: { env: "$P" } } }, /^auth.password: "\$P" is not an environment variable name/],
   ])("refuses %s, naming the field", (_what, over, line) => {
     const problems = natsServerConfigProblems(loopback("/tmp/x", over));
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(line);
     expect(() => renderNatsServerConfig(loopback("/tmp/x", over))).toThrow(/^nats-server configuration: /);
+  });
+
+  it("renders the domain inside the JetStream block, a leaf listener, and no cluster block for a standalone node", () => {
+    const text = renderNatsServerConfig(standaloneLeaf("/tmp/x"));
+    expect(text).toContain('  max_file_store: 1073741824\n  domain: "box"\n}\n');
+    expect(text).toContain('leafnodes {\n  host: "127.0.0.1"\n  port: 17422\n}\n');
+    expect(text).not.toContain("cluster {");
+    expect(text).not.toContain("routes");
+    const defaultPort = renderNatsServerConfig(standaloneLeaf("/tmp/x", { leafNodes: { listen: { host: "0.0.0.0" } } }));
+    expect(defaultPort).toContain('leafnodes {\n  host: "0.0.0.0"\n  port: 7422\n}\n');
+  });
+
+  it("renders leaf remotes with their URLs, beside a cluster block", () => {
+    const text = renderNatsServerConfig({ ...cluster, jetStream: { ...cluster.jetStream, domain: "tier100" }, leafNodes: { remotes: [{ urls: [leafUrl("nats.tierstack.svc.cluster.local")] }] } });
+    expect(text).toContain(['leafnodes {', '  remotes: [', '    {', '      urls: [', '        "nats-leaf://nats.tierstack.svc.cluster.local:7422"', '      ]', '    }', '  ]', '}'].join("\n"));
+    expect(text).toContain('  domain: "tier100"\n}\n');
+    expect(text).toContain("cluster {\n");
+  });
+
+  it("renders without domain or leafnodes when neither is given (the configurations outside a migration)", () => {
+    for (const c of [cluster, loopback("/tmp/x")]) {
+      const text = renderNatsServerConfig(c);
+      expect(text).not.toContain("domain");
+      expect(text).not.toContain("leafnodes");
+    }
   });
 
   it("accepts the loopback and the cluster configurations", () => {
@@ -132,6 +174,56 @@ describe.skipIf(!bin)("the rendered text against the real nats-server (-t)", () 
     const typo = testConfig(text.replace("no_advertise", "no_advertize"), env);
     expect(typo.status).not.toBe(0);
     expect(typo.output).toContain('unknown field "no_advertize"');
+  });
+
+  it("a standalone node with a domain and a leaf listener, and a cluster node with a domain and a leaf remote, are valid", () => {
+    const dir = tempDir();
+    const box = testConfig(renderNatsServerConfig(standaloneLeaf(dir)), {});
+    expect(box.output).toContain("is valid");
+    expect(box.status).toBe(0);
+    const hub = testConfig(renderNatsServerConfig({ ...cluster, jetStream: { ...cluster.jetStream, domain: "hub" }, leafNodes: { remotes: [{ urls: [leafUrl("box.internal"), leafUrl("10.0.0.2", 17422)] }] } }), { POD_NAME: "nats-0" });
+    expect(hub.output).toContain("is valid");
+    expect(hub.status).toBe(0);
+    const typo = testConfig(renderNatsServerConfig(standaloneLeaf(dir)).replace("leafnodes {", "leafnode {"), {});
+    expect(typo.status).not.toBe(0);
+  });
+
+  it("two nodes started from rendered texts join over the leaf node: the box's JetStream API answers as $JS.box.API on the hub", async () => {
+    const { freePort, waitForPort } = await import("@tierstack/common/testing");
+    const [boxDir, hubDir] = [tempDir(), tempDir()];
+    const [boxClient, boxMonitor, leaf, hubClient, hubMonitor] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const boxFile = join(boxDir, "box.conf");
+    const hubFile = join(hubDir, "hub.conf");
+    writeFileSync(boxFile, renderNatsServerConfig(standaloneLeaf(boxDir, { serverName: "box", clientPort: boxClient, monitorPort: boxMonitor, leafNodes: { listen: { host: "127.0.0.1", port: leaf } } })));
+    writeFileSync(hubFile, renderNatsServerConfig(standaloneLeaf(hubDir, {
+      serverName: "hub", clientPort: hubClient, monitorPort: hubMonitor,
+      jetStream: { storeDir: join(hubDir, "js"), maxMemoryStoreBytes: 64 * 1024 * 1024, maxFileStoreBytes: 1024 * 1024 * 1024, domain: "hub" },
+      leafNodes: { remotes: [{ urls: [leafUrl("127.0.0.1", leaf)] }] },
+    })));
+    const children = [boxFile, hubFile].map((f) => spawn(bin as string, ["-c", f], { stdio: "ignore", env: { PATH: process.env.PATH ?? "" } }));
+    try {
+      await waitForPort(boxClient, { what: "the box nats-server", timeoutMs: 15_000 });
+      await waitForPort(hubClient, { what: "the hub nats-server", timeoutMs: 15_000 });
+      const nc = await connect({ servers: `nats://127.0.0.1:${hubClient}`, reconnect: false, timeout: 5000 });
+      try {
+        // The leaf connection comes up asynchronously: ask until the box's domain answers.
+        let info: { domain?: string } | undefined;
+        for (let i = 0; i < 50 && !info; i++) {
+          info = await nc.request("$JS.box.API.INFO", "", { timeout: 200 }).then((m) => m.json<{ domain?: string }>(), () => undefined);
+        }
+        expect(info?.domain).toBe("box");
+        const own = await nc.request("$JS.API.INFO", "", { timeout: 2000 }).then((m) => m.json<{ domain?: string }>());
+        expect(own.domain).toBe("hub");
+      } finally {
+        await nc.close();
+      }
+    } finally {
+      for (const child of children) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGKILL");
+        await exited;
+      }
+    }
   });
 
   it("a node started from the rendered text refuses clients without the user and password it read from its environment", async () => {

@@ -12,6 +12,12 @@
  * JetStream block with the store on the volume, and a cluster block with a route to every node
  * and client advertisement off. Every key exists in nats-server 2.9 (the version CI validates
  * the text with, `nats-server -c <file> -t`) and in the 2.11 image the platform pins.
+ *
+ * During a migration between tiers (migrate/nats.ts) a node also runs JetStream in a named
+ * domain and joins the other tier's node as a leaf node
+ * (https://docs.nats.io/running-a-nats-service/configuration/leafnodes): the old side listens
+ * (`leafnodes { host, port }`), the new side connects (`leafnodes { remotes: [{ urls }] }`). A
+ * single node (the box, tier-50's node) renders without a cluster block (`standalone`).
  */
 
 /**
@@ -43,7 +49,16 @@ export interface NatsServerConfig {
     storeDir: string;
     maxMemoryStoreBytes: number;
     maxFileStoreBytes: number;
+    /** The JetStream domain (its API is `$JS.<domain>.API` across a leaf node connection). */
+    domain?: string;
   };
+  /**
+   * One node, no cluster block: clusterName, clusterPort and routes are not rendered (routes must
+   * be empty). The box and tier-50's node.
+   */
+  standalone?: boolean;
+  /** Leaf node connections: a listener the other side connects to, or remotes this node connects to. */
+  leafNodes?: LeafNodes;
   /**
    * Lame-duck mode (signal `ldm`): after the grace period the server closes its clients over the
    * duration, so they reconnect to the other nodes; the grace period must be shorter.
@@ -55,10 +70,20 @@ export interface NatsServerConfig {
   auth?: { user: EnvRef; password: EnvRef };
 }
 
+/** Default leaf node port (https://docs.nats.io/running-a-nats-service/configuration/leafnodes/leafnode_conf). */
+export const leafNodePort = 7422;
+
+export type LeafNodes =
+  /** Accept leaf node connections on host:port (port defaults to 7422). */
+  | { listen: { host: string; port?: number } }
+  /** Connect to each remote (every URL of one remote is the same server set): nats-leaf://host:port. */
+  | { remotes: { urls: string[] }[] };
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 const ENV = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HOST = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
 const PATH = /^\/[A-Za-z0-9._/-]*$/;
+const LEAF_URL = /^nats-leaf:\/\/([A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(\d{1,5})$/;
 const ROUTE = /^nats:\/\/([A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(\d{1,5})$/;
 
 const isPort = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
@@ -67,6 +92,31 @@ const isEnvRef = (v: unknown): v is EnvRef => typeof v === "object" && v !== nul
 /** `nats://host:port`, the form `routes` takes. */
 export function routeUrl(host: string, port: number): string {
   return `nats://${host}:${port}`;
+}
+
+/** `nats-leaf://host:port`, the form a leaf node remote's URLs take. */
+export function leafUrl(host: string, port: number = leafNodePort): string {
+  return `nats-leaf://${host}:${port}`;
+}
+
+function leafNodeProblems(l: LeafNodes, otherPorts: number[]): string[] {
+  const p: string[] = [];
+  if ("listen" in l) {
+    const port = l.listen.port ?? leafNodePort;
+    if (!HOST.test(l.listen.host)) p.push(`leafNodes.listen.host: ${JSON.stringify(l.listen.host)} is not a host name or IPv4 address`);
+    if (!isPort(port)) p.push(`leafNodes.listen.port: ${port} is not a TCP port (1-65535)`);
+    else if (otherPorts.includes(port)) p.push(`leafNodes.listen.port: ${port} is already the client, cluster or monitoring port`);
+    return p;
+  }
+  if (l.remotes.length === 0) p.push("leafNodes.remotes: none given (omit leafNodes instead)");
+  l.remotes.forEach((r, i) => {
+    if (r.urls.length === 0) p.push(`leafNodes.remotes[${i}].urls: none given`);
+    for (const u of r.urls) {
+      const m = LEAF_URL.exec(u);
+      if (!m || !isPort(Number(m[2]))) p.push(`leafNodes.remotes[${i}].urls: ${JSON.stringify(u)} is not nats-leaf://<host>:<port>`);
+    }
+  });
+  return p;
 }
 
 /** One line per problem of a configuration (empty when it renders). */
@@ -79,10 +129,11 @@ export function natsServerConfigProblems(c: NatsServerConfig): string[] {
   else if (!NAME.test(c.serverName)) p.push(`serverName: ${JSON.stringify(c.serverName)} must be 1-63 letters, digits, '-' or '_', starting with a letter or digit`);
   if (!NAME.test(c.clusterName)) p.push(`clusterName: ${JSON.stringify(c.clusterName)} must be 1-63 letters, digits, '-' or '_', starting with a letter or digit`);
   if (!HOST.test(c.host)) p.push(`host: ${JSON.stringify(c.host)} is not a host name or IPv4 address`);
-  const ports: [string, number][] = [["clientPort", c.clientPort], ["clusterPort", c.clusterPort], ["monitorPort", c.monitorPort]];
+  const ports: [string, number][] = [["clientPort", c.clientPort], ...(c.standalone ? [] : [["clusterPort", c.clusterPort] as [string, number]]), ["monitorPort", c.monitorPort]];
   for (const [what, port] of ports) if (!isPort(port)) p.push(`${what}: ${port} is not a TCP port (1-65535)`);
-  if (new Set(ports.map(([, port]) => port)).size !== ports.length) p.push(`clientPort, clusterPort and monitorPort must differ (${ports.map(([, port]) => port).join(", ")})`);
-  if (c.routes.length === 0) p.push("routes: a cluster node needs a route to every node, none given");
+  if (new Set(ports.map(([, port]) => port)).size !== ports.length) p.push(`${ports.map(([w]) => w).join(", ").replace(/, (\w+)$/, " and $1")} must differ (${ports.map(([, port]) => port).join(", ")})`);
+  if (c.standalone && c.routes.length > 0) p.push("routes: a standalone node has no cluster, so no routes");
+  if (!c.standalone && c.routes.length === 0) p.push("routes: a cluster node needs a route to every node, none given");
   for (const r of c.routes) {
     const m = ROUTE.exec(r);
     if (!m || !isPort(Number(m[2]))) p.push(`routes: ${JSON.stringify(r)} is not nats://<host>:<port>`);
@@ -95,6 +146,8 @@ export function natsServerConfigProblems(c: NatsServerConfig): string[] {
   const { durationSeconds: d, gracePeriodSeconds: g } = c.lameDuck;
   if (!Number.isInteger(d) || d <= 0) p.push(`lameDuck.durationSeconds: ${d} must be a positive whole number`);
   if (!Number.isInteger(g) || g < 0 || g >= d) p.push(`lameDuck.gracePeriodSeconds: ${g} must be a whole number below the duration (${d})`);
+  if (c.jetStream.domain !== undefined && !NAME.test(c.jetStream.domain)) p.push(`jetStream.domain: ${JSON.stringify(c.jetStream.domain)} must be 1-63 letters, digits, '-' or '_', starting with a letter or digit`);
+  if (c.leafNodes) p.push(...leafNodeProblems(c.leafNodes, ports.map(([, port]) => port)));
   if (c.pidFile !== undefined && !PATH.test(c.pidFile)) p.push(`pidFile: ${JSON.stringify(c.pidFile)} must be an absolute path of letters, digits, '.', '_', '-', '/'`);
   if (c.auth) {
     envName("auth.user", c.auth.user);
@@ -106,6 +159,17 @@ export function natsServerConfigProblems(c: NatsServerConfig): string[] {
 /** Every string rendered is checked against the patterns above, so quoting never needs an escape. */
 const q = (s: string) => JSON.stringify(s);
 const value = (v: string | EnvRef) => (isEnvRef(v) ? `$${v.env}` : q(v));
+
+function leafNodeLines(l: LeafNodes): string[] {
+  if ("listen" in l) return ["leafnodes {", `  host: ${q(l.listen.host)}`, `  port: ${l.listen.port ?? leafNodePort}`, "}"];
+  return [
+    "leafnodes {",
+    "  remotes: [",
+    ...l.remotes.flatMap((r) => ["    {", "      urls: [", ...r.urls.map((u) => `        ${q(u)}`), "      ]", "    }"]),
+    "  ]",
+    "}",
+  ];
+}
 
 /** The configuration file's text; throws one error listing every problem. */
 export function renderNatsServerConfig(c: NatsServerConfig): string {
@@ -127,8 +191,13 @@ export function renderNatsServerConfig(c: NatsServerConfig): string {
     `  store_dir: ${q(c.jetStream.storeDir)}`,
     `  max_memory_store: ${c.jetStream.maxMemoryStoreBytes}`,
     `  max_file_store: ${c.jetStream.maxFileStoreBytes}`,
+    ...(c.jetStream.domain !== undefined ? [`  domain: ${q(c.jetStream.domain)}`] : []),
     "}",
     "",
+  );
+  if (c.leafNodes) lines.push(...leafNodeLines(c.leafNodes), "");
+  if (c.standalone) return lines.join("\n");
+  lines.push(
     "cluster {",
     `  name: ${q(c.clusterName)}`,
     `  listen: ${q(`${c.host}:${c.clusterPort}`)}`,

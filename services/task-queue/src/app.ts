@@ -1,5 +1,7 @@
 import { agentOf, AgentTokens, createServiceApp, HttpError, JSON_MAX_DEPTH, pingReadiness, requireAgent, type ServiceApp } from "@tierstack/common";
 import type { TaskQueueConfig } from "./config.js";
+import { Cutover } from "./cutover.js";
+import { cutoverRoutes } from "./cutover-routes.js";
 import { TaskQueue } from "./queue.js";
 import type { OutboxRelay } from "./relay.js";
 import { TASK_STATES, type EnqueueInput, type Lease, type Outcome, type Task, type TaskState, type TaskStore } from "./types.js";
@@ -14,6 +16,8 @@ export interface AppDeps {
 export interface TaskQueueApp extends ServiceApp {
   queue: TaskQueue;
   relay?: OutboxRelay;
+  /** The cut-over mode (serving, draining, frozen) the write routes obey; cutover.ts. */
+  cutover: Cutover;
 }
 
 /*
@@ -95,6 +99,7 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
   }, svc.metrics);
   const relay = deps.relay?.(svc);
   const nudge = () => relay?.nudge();
+  const cut = new Cutover();
 
   // Safe to stringify: the body's depth is bounded (JSON_MAX_DEPTH) by the kit's parse.
   const sizeCheck = (at: string, v: unknown) => {
@@ -131,31 +136,33 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
   app.register(async (v1) => {
     v1.addHook("onRequest", requireAgent(tokens)); // before body parsing: a stranger gets 401, never a 400 or 413
 
-    v1.post<{ Body: EnqueueBody }>("/tasks", { schema: { body: enqueueItem } }, async (req, reply) => {
+    v1.post<{ Body: EnqueueBody }>("/tasks", { schema: { body: enqueueItem } }, async (req, reply) => cut.guard("write", reply, async () => {
       const [r] = await queue.enqueue([toInput(req.body, "body")]);
       nudge();
       return reply.code(r?.created ? 201 : 200).send(r);
-    });
+    }));
 
     v1.post<{ Body: { tasks: EnqueueBody[] } }>("/tasks/batch", {
       schema: { body: { type: "object", required: ["tasks"], additionalProperties: false, properties: { tasks: { type: "array", minItems: 1, maxItems: 1000, items: enqueueItem } } } },
-    }, async (req) => {
+    }, async (req, reply) => cut.guard("write", reply, async () => {
       const results = await queue.enqueue(req.body.tasks.map((t, i) => toInput(t, `body/tasks/${i}`)));
       nudge();
       return { results };
-    });
+    }));
 
     v1.post<{ Body: ClaimBody }>("/claim", { schema: { body: claimBody } }, async (req, reply) => {
       if (queue.isStopping) return reply.code(503).send({ error: "draining", message: "the service is shutting down; claim elsewhere" });
-      const b = req.body;
-      const leases = await queue.claim({ queues: b.queues, limit: b.limit ?? 1, leaseSeconds: leaseSeconds(b.leaseSeconds), owner: agentOf(req).agent }, b.waitMs ?? 0);
-      if (leases.length) nudge();
-      return { tasks: leases.map(publicLease) };
+      return cut.guard("claim", reply, async () => {
+        const b = req.body;
+        const leases = await queue.claim({ queues: b.queues, limit: b.limit ?? 1, leaseSeconds: leaseSeconds(b.leaseSeconds), owner: agentOf(req).agent }, b.waitMs ?? 0);
+        if (leases.length) nudge();
+        return { tasks: leases.map(publicLease) };
+      });
     });
 
     v1.post<{ Params: { id: number }; Body: { leaseToken: string; leaseSeconds?: number } }>("/tasks/:id/heartbeat", {
       schema: { params: ID_PARAMS, body: { type: "object", required: ["leaseToken"], additionalProperties: false, properties: { leaseToken: TOKEN, leaseSeconds: leaseSecondsSchema(config.leaseSecondsMax) } } },
-    }, async (req) => answer(await store.heartbeat(req.params.id, req.body.leaseToken, leaseSeconds(req.body.leaseSeconds)), req.params.id, stale(req.params.id)));
+    }, async (req, reply) => cut.guard("write", reply, async () => answer(await store.heartbeat(req.params.id, req.body.leaseToken, leaseSeconds(req.body.leaseSeconds)), req.params.id, stale(req.params.id))));
 
     v1.post<{ Params: { id: number }; Body: { leaseToken: string; result?: unknown; next?: ClaimBody } }>("/tasks/:id/complete", {
       schema: {
@@ -163,34 +170,34 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
         // `next` is validated with the rest, so an invalid one is refused before the completion.
         body: { type: "object", required: ["leaseToken"], additionalProperties: false, properties: { leaseToken: TOKEN, result: {}, next: claimSchema(config.leaseSecondsMax, 0) } },
       },
-    }, async (req) => {
+    }, async (req, reply) => cut.guard("write", reply, async () => {
       sizeCheck("body/result", req.body.result);
       const out = answer(await queue.complete({ id: req.params.id, leaseToken: req.body.leaseToken, result: req.body.result ?? null }), req.params.id, stale(req.params.id));
       nudge();
       // "Complete and claim the next": one round trip per cycle for an agent working a queue.
       const n = req.body.next;
-      if (!n || queue.isStopping) return out;
+      if (!n || queue.isStopping || cut.refuses("claim")) return out;
       const leases = await queue.claim({ queues: n.queues, limit: n.limit ?? 1, leaseSeconds: leaseSeconds(n.leaseSeconds), owner: agentOf(req).agent }, 0);
       if (leases.length) nudge();
       return { ...out, next: leases.map(publicLease) };
-    });
+    }));
 
     v1.post<{ Params: { id: number }; Body: { leaseToken: string; error: string; retry?: boolean } }>("/tasks/:id/fail", {
       schema: {
         params: ID_PARAMS,
         body: { type: "object", required: ["leaseToken", "error"], additionalProperties: false, properties: { leaseToken: TOKEN, error: { type: "string", maxLength: 10_000 }, retry: { type: "boolean" } } },
       },
-    }, async (req) => {
+    }, async (req, reply) => cut.guard("write", reply, async () => {
       const out = answer(await queue.fail(req.params.id, req.body.leaseToken, req.body.error, req.body.retry ?? true), req.params.id, stale(req.params.id));
       nudge();
       return out;
-    });
+    }));
 
-    v1.post<{ Params: { id: number } }>("/tasks/:id/cancel", { schema: { params: ID_PARAMS } }, async (req) => {
+    v1.post<{ Params: { id: number } }>("/tasks/:id/cancel", { schema: { params: ID_PARAMS } }, async (req, reply) => cut.guard("write", reply, async () => {
       const out = answer(await store.cancel(req.params.id), req.params.id, "");
       nudge();
       return out;
-    });
+    }));
 
     v1.get<{ Params: { id: number } }>("/tasks/:id", { schema: { params: ID_PARAMS } }, async (req) => {
       const task = await store.get(req.params.id);
@@ -222,12 +229,14 @@ export function buildApp(config: TaskQueueConfig, deps: AppDeps): TaskQueueApp {
       if (!task || task.state !== "dead") throw new HttpError(404, `no dead-lettered task ${req.params.id}`);
       return { task };
     });
-    v1.post<{ Params: { id: number } }>("/dead/:id/requeue", { schema: { params: ID_PARAMS } }, async (req) => {
+    v1.post<{ Params: { id: number } }>("/dead/:id/requeue", { schema: { params: ID_PARAMS } }, async (req, reply) => cut.guard("write", reply, async () => {
       const out = answer(await store.requeueDead(req.params.id), req.params.id, "");
       nudge();
       return out;
-    });
+    }));
   }, { prefix: "/v1" });
 
-  return { ...svc, queue, relay };
+  app.register(async (admin) => cutoverRoutes(admin, { tokens, store, queue, relay, cut }));
+
+  return { ...svc, queue, relay, cutover: cut };
 }

@@ -31,6 +31,9 @@ export class TaskQueue {
   private readonly unsubscribe: () => void;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
+  /** A cut-over's drain or freeze: claims answer empty and the reaper and retention pause (cutover.ts). */
+  private claimsPaused = false;
+  private maintenancePaused = false;
   private reaping?: Promise<unknown>;
   private lastPrune = 0;
 
@@ -98,7 +101,7 @@ export class TaskQueue {
 
   /** One reaper pass (and, at most every minute, a retention pass). */
   async maintain(): Promise<void> {
-    if (this.reaping) return;
+    if (this.reaping || this.maintenancePaused) return;
     const run = (async () => {
       try {
         const r = await this.store.reapExpired();
@@ -127,7 +130,7 @@ export class TaskQueue {
     const deadline = Date.now() + waitMs;
     const queues = new Set(req.queues);
     for (;;) {
-      if (this.stopping) return [];
+      if (this.stopping || this.claimsPaused) return [];
       let woken = false;
       let wakeUp: () => void = () => undefined;
       const w: Waiter = { queues, wake: () => { woken = true; wakeUp(); } };
@@ -170,6 +173,26 @@ export class TaskQueue {
   stop(): void {
     this.stopping = true;
     for (const w of this.waiters) w.wake();
+  }
+
+  /** Cut-over drain: no new claims (waiting long polls are answered empty); resumeClaims undoes it. */
+  pauseClaims(): void {
+    this.claimsPaused = true;
+    for (const w of this.waiters) w.wake();
+  }
+
+  resumeClaims(): void {
+    this.claimsPaused = false;
+  }
+
+  /** Cut-over freeze: the reaper and retention stop writing; resolves once a running pass has finished. */
+  async pauseMaintenance(): Promise<void> {
+    this.maintenancePaused = true;
+    await this.reaping;
+  }
+
+  resumeMaintenance(): void {
+    this.maintenancePaused = false;
   }
 
   get isStopping(): boolean {

@@ -44,6 +44,8 @@ describe.each(impls)("task-queue HTTP API on $name", ({ skip, open }) => {
     const t = await tokens.issue("short-lived");
     const h = { authorization: `Bearer ${t.token}` };
     expect((await get("/v1/tasks?queue=q", h)).statusCode).toBe(200);
+    // The scheme's name is case-insensitive (RFC 9110 §11.1).
+    expect((await get("/v1/tasks?queue=q", { authorization: `bearer ${t.token}` })).statusCode).toBe(200);
     await tokens.revoke(t.id);
     expect((await get("/v1/tasks?queue=q", h)).statusCode).toBe(401);
     expect(tokenId).toMatch(/^[0-9a-f]{16}$/);

@@ -307,8 +307,8 @@ function normalise(side: Side, a: RawAnswer): unknown {
 function contractStatus(c: Command): number | undefined {
   // A malformed URL (a bad %-escape) is refused while routing, before any of this.
   if (c.path.includes("%")) return undefined;
-  // Node keeps the first of two Authorization headers; the scheme is written "Bearer".
-  if (c.auth !== "valid" && c.auth !== "valid-then-unknown") return 401;
+  // Node keeps the first of two Authorization headers; the scheme's name is case-insensitive (RFC 9110 §11.1).
+  if (c.auth !== "valid" && c.auth !== "valid-then-unknown" && c.auth !== "lowercase") return 401;
   const json = c.contentType === "json" || c.contentType === "json-charset" || c.contentType === "JSON" || c.contentType === "json-then-text";
   if (c.method !== "POST" || !json) return undefined;
   const dupKey = c.field === "\u0000" ? "queue" : c.field ?? "queue";

@@ -94,7 +94,9 @@ describe.each(impls)("the README's error table against the service on $name", ({
     if (modifier !== "no token") headers.authorization = modifier === "unknown token" ? `Bearer tsa_0000000000000000_${"A".repeat(43)}` : `Bearer ${token}`;
     if (body !== undefined) headers["content-type"] = modifier.startsWith("content-type ") ? modifier.slice("content-type ".length) : "application/json";
     if (modifier === "draining") svc.queue.stop();
+    if (modifier === "cut-over draining" || modifier === "cut-over frozen") svc.cutover.set(modifier === "cut-over draining" ? "draining" : "frozen");
     const r = await svc.app.inject({ method: method as "GET" | "POST", url: url as string, headers, payload: body === undefined ? undefined : expand(body) });
+    svc.cutover.set("serving");
     const want = new RegExp(`^${fill(row.message).split("…").map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`, "s");
     expect({ status: r.statusCode, error: r.json().error }).toEqual({ status: row.status, error: row.error });
     expect(r.json().message).toMatch(want);
