@@ -3,7 +3,9 @@
  * resources added, removed and changed (by type and name, each changed input by path, old → new),
  * whether a change is documented to force a replacement (cli/diff-create-only.ts), secret config
  * keys whose encrypted value changed (never their value), and, when both plans carry them, the
- * monthly cost before and after and the policy violations that are new or fixed. Pure: no git, no
+ * monthly cost before and after and the policy violations that are new, fixed, or still failing
+ * with a different message (a violation is the same one when its policy and resource are: the
+ * budget rule's message carries the amounts, which change with the stack). Pure: no git, no
  * processes (cli/diff.ts runs those).
  */
 import { forcesReplacement } from "./diff-create-only.js";
@@ -41,6 +43,11 @@ export interface Violation {
   message: string;
 }
 
+/** A violation failing at both sides whose message changed (the figures in it, usually). */
+export interface ChangedViolation extends Violation {
+  oldMessage: string;
+}
+
 export interface StackDiff {
   stack: string;
   tier: { base: string; head: string };
@@ -50,7 +57,7 @@ export interface StackDiff {
   /** Secret config keys whose `secure:` ciphertext differs (added or removed included). */
   secretsChanged: string[];
   cost?: { base: { minUsd: number; maxUsd: number }; head: { minUsd: number; maxUsd: number }; delta: { minUsd: number; maxUsd: number } };
-  policy?: { newViolations: Violation[]; fixedViolations: Violation[] };
+  policy?: { newViolations: Violation[]; fixedViolations: Violation[]; changedViolations: ChangedViolation[] };
 }
 
 const key = (r: ResourceRef) => `${r.type}::${r.name}`;
@@ -83,8 +90,51 @@ export function diffInputs(type: string, base: Record<string, unknown>, head: Re
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
-const violationKey = (v: Violation) => `${v.policy}\u0000${v.message}`;
+const violationKey = (v: Violation & { urn?: string }) => `${v.policy}\u0000${v.urn ?? ""}`;
 const bareViolation = (v: Violation): Violation => ({ policy: v.policy, enforcementLevel: v.enforcementLevel, message: v.message });
+
+type PlanViolation = NonNullable<PlanJson["policy"]>["violations"][number];
+
+/**
+ * Pairs the violations of the two sides by policy and resource: the same message is unchanged;
+ * the rest pair in order as "still failing" (a figure in the message changed); what is left is
+ * new (head) or fixed (base). Head order for new and changed, base order for fixed.
+ */
+function matchViolations(base: PlanViolation[], head: PlanViolation[]): NonNullable<StackDiff["policy"]> {
+  const group = (vs: PlanViolation[]) => {
+    const m = new Map<string, PlanViolation[]>();
+    for (const v of vs) m.set(violationKey(v), [...(m.get(violationKey(v)) ?? []), v]);
+    return m;
+  };
+  const b = group(base);
+  const h = group(head);
+  const changedFrom = new Map<PlanViolation, PlanViolation>();
+  const unmatchedBase = new Set<PlanViolation>();
+  const unmatchedHead = new Set<PlanViolation>();
+  for (const key of new Set([...b.keys(), ...h.keys()])) {
+    const restBase = [...(b.get(key) ?? [])];
+    const restHead: PlanViolation[] = [];
+    for (const v of h.get(key) ?? []) {
+      const same = restBase.findIndex((x) => x.message === v.message);
+      if (same >= 0) restBase.splice(same, 1);
+      else restHead.push(v);
+    }
+    restHead.forEach((v, i) => {
+      const old = restBase[i];
+      if (old) changedFrom.set(v, old);
+      else unmatchedHead.add(v);
+    });
+    restBase.slice(restHead.length).forEach((v) => unmatchedBase.add(v));
+  }
+  return {
+    newViolations: head.filter((v) => unmatchedHead.has(v)).map(bareViolation),
+    fixedViolations: base.filter((v) => unmatchedBase.has(v)).map(bareViolation),
+    changedViolations: head.flatMap((v) => {
+      const old = changedFrom.get(v);
+      return old ? [{ ...bareViolation(v), oldMessage: old.message }] : [];
+    }),
+  };
+}
 
 export function diffPlans(base: PlanJson, head: PlanJson, secretsChanged: string[] = []): StackDiff {
   const baseBy = new Map(base.resources.map((r) => [key(r), r]));
@@ -107,14 +157,7 @@ export function diffPlans(base: PlanJson, head: PlanJson, secretsChanged: string
       delta: { minUsd: round2(head.cost.totalMinUsd - base.cost.totalMinUsd), maxUsd: round2(head.cost.totalMaxUsd - base.cost.totalMaxUsd) },
     };
   }
-  if (base.policy && head.policy) {
-    const before = new Set(base.policy.violations.map(violationKey));
-    const after = new Set(head.policy.violations.map(violationKey));
-    diff.policy = {
-      newViolations: head.policy.violations.filter((v) => !before.has(violationKey(v))).map(bareViolation),
-      fixedViolations: base.policy.violations.filter((v) => !after.has(violationKey(v))).map(bareViolation),
-    };
-  }
+  if (base.policy && head.policy) diff.policy = matchViolations(base.policy.violations, head.policy.violations);
   return diff;
 }
 
@@ -122,14 +165,14 @@ export function isEmpty(d: StackDiff): boolean {
   return (
     d.added.length + d.removed.length + d.changed.length + d.secretsChanged.length === 0 &&
     d.tier.base === d.tier.head &&
-    (d.policy === undefined || d.policy.newViolations.length + d.policy.fixedViolations.length === 0) &&
+    (d.policy === undefined || d.policy.newViolations.length + d.policy.fixedViolations.length + d.policy.changedViolations.length === 0) &&
     (d.cost === undefined || (d.cost.delta.minUsd === 0 && d.cost.delta.maxUsd === 0))
   );
 }
 
 // ---- rendering ----
 
-const usd = (n: number) => `$${n.toFixed(2)}`;
+const usd = (n: number) => `$${n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 const signed = (n: number) => (n > 0 ? `+${usd(n)}` : n < 0 ? `-${usd(-n)}` : usd(0));
 const range = (r: { minUsd: number; maxUsd: number }, f = usd) => (r.minUsd === r.maxUsd ? f(r.minUsd) : `${f(r.minUsd)}–${f(r.maxUsd)}`);
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
@@ -161,9 +204,10 @@ export function renderMarkdown(diffs: StackDiff[], baseRef: string): string {
     if (d.secretsChanged.length > 0) {
       lines.push(`Secret config changed (values not shown): ${d.secretsChanged.map((k) => `\`${k}\``).join(", ")}`, "");
     }
-    if (d.policy && d.policy.newViolations.length + d.policy.fixedViolations.length > 0) {
+    if (d.policy && d.policy.newViolations.length + d.policy.fixedViolations.length + d.policy.changedViolations.length > 0) {
       for (const v of d.policy.newViolations) lines.push(`- new violation (${v.enforcementLevel}) **${v.policy}**: ${cell(v.message)}`);
       for (const v of d.policy.fixedViolations) lines.push(`- fixed (${v.enforcementLevel}) **${v.policy}**: ${cell(v.message)}`);
+      for (const v of d.policy.changedViolations) lines.push(`- still failing (${v.enforcementLevel}) **${v.policy}**, now: ${cell(v.message)}`);
       lines.push("");
     }
     const details: string[] = [];

@@ -7,6 +7,12 @@
  * whether `pulumi up` updates a resource or replaces it, so `plan` forms it like the engine
  * and records the aliases each resource declares: a test compares them with the URNs the
  * deployed stacks hold (test/fixtures/urns.*.json).
+ *
+ * The same patch lets a resource be referred to by URN (a migrating stack refers to the other
+ * tier's resources, stacks/migration.ts): the mock monitor answers getResource with
+ * Struct.fromJavaScript of the stored state, which throws on the undefined members mocked states
+ * hold and on a component's outputs kept as a protobuf Struct; the engine sends neither, so the
+ * state goes through JSON first, as on the wire.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks.js";
@@ -27,6 +33,8 @@ interface RegisterRequest {
 type Proto = {
   newUrn(parent: string, type: string, name: string): string;
   registerResource(req: RegisterRequest, cb: unknown): Promise<void>;
+  resources: Map<string, unknown>;
+  invoke(req: { getTok(): string; getArgs(): { toJavaScript(): { urn?: string } } }, cb: unknown): Promise<void>;
 };
 
 const recorded: RecordedUrn[] = [];
@@ -51,6 +59,15 @@ export function recordUrns(): void {
     const urn = engineUrn(pulumi.getStack(), pulumi.getProject(), req.getParent() || undefined, req.getType(), req.getName());
     recorded.push({ urn, aliases: req.getAliasesList().map((a) => a.toObject()) });
     return register.call(this, req, cb);
+  };
+  const invoke = proto.invoke;
+  proto.invoke = function (this: Proto, req, cb) {
+    if (req.getTok() === "pulumi:pulumi:getResource") {
+      const urn = req.getArgs().toJavaScript().urn;
+      const r = urn === undefined ? undefined : this.resources.get(urn);
+      if (urn !== undefined && r) this.resources.set(urn, JSON.parse(JSON.stringify(r)));
+    }
+    return invoke.call(this, req, cb);
   };
 }
 

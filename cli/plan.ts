@@ -237,7 +237,8 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>, 
       return { ...state, networkInterfaces: nics.map((n, i) => ({ ...n, networkIp: `192.0.2.${30 + i}` })) };
     }
     case "gcp:container/cluster:Cluster":
-      return { ...state, endpoint: "192.0.2.40", controlPlaneEndpointsConfig: { ...((inputs.controlPlaneEndpointsConfig as object | undefined) ?? {}), dnsEndpointConfig: { allowExternalTraffic: true, endpoint: `${name}.${String(inputs.location)}.gke.invalid` } } };
+      // The private endpoint is a private address by nature (172.16.0.2: GKE's classic control-plane range), so a policy test can tell it from the internet.
+      return { ...state, endpoint: "192.0.2.40", privateClusterConfig: { ...((inputs.privateClusterConfig as object | undefined) ?? {}), privateEndpoint: "172.16.0.2" }, controlPlaneEndpointsConfig: { ...((inputs.controlPlaneEndpointsConfig as object | undefined) ?? {}), dnsEndpointConfig: { allowExternalTraffic: true, endpoint: `${name}.${String(inputs.location)}.gke.invalid` } } };
     default:
       return state;
   }
