@@ -12,6 +12,7 @@
  * --no-autoupdate it needs nothing else
  * (https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/deploy-tunnels/tunnel-with-firewall/).
  */
+import { learnerRuntimePort } from "./sandbox.js";
 import { services } from "./services.js";
 
 /** What runs as pods in the platform's namespace. */
@@ -32,8 +33,19 @@ export type External =
   | "mcp-servers"
   /** kube-dns in kube-system. */
   | "kube-dns"
+  /**
+   * The cluster's Kubernetes API: the control plane's private endpoint (an address outside the
+   * pods), behind the `kubernetes` Service. Dataplane V2 translates the Service address to that
+   * endpoint before it applies egress policy, so the policy names the endpoint, not the Service.
+   */
+  | "control-plane"
   /** The GCE/GKE metadata server: no pod reaches it (listed so the test can say so). */
-  | "metadata";
+  | "metadata"
+  /**
+   * The old tier's NATS outside the cluster during single-box → tier-50 (expand to cut-over):
+   * the box's leaf node listener, at its internal IP (catalog/nats.ts).
+   */
+  | "old-tier-nats";
 
 /** Sources that are not platform pods: Managed Prometheus' collectors (namespace gmp-system). */
 export type OutsideSource = "metrics-collector";
@@ -62,14 +74,16 @@ export interface Flow {
 }
 
 /** Ports the platform's pods listen on (the Fastify services' from the service catalogue). */
-export const workloadPorts: Record<Workload, { serve?: number; metrics?: number; health?: number; peer?: number }> = {
+export const workloadPorts: Record<Workload, { serve?: number; metrics?: number; health?: number; peer?: number; leaf?: number }> = {
   "task-queue": { serve: services["task-queue"].port, metrics: services["task-queue"].port },
   "mcp-gateway": { serve: services["mcp-gateway"].port, metrics: services["mcp-gateway"].port },
   brain: { serve: services.brain.port, metrics: services.brain.port },
   litellm: { serve: 4000 },
   // NATS: client port; 8222 is its HTTP monitoring port (/healthz), probed by the kubelet only;
   // 6222 is the cluster (route) port, which only the other nodes of a NATS cluster open.
-  nats: { serve: 4222, health: 8222, peer: 6222 },
+  // 7422 is the leaf node port, which the old tier's NATS listens on only during a migration
+  // between tiers (catalog/nats.ts natsLeafPort), for the target tier's NATS.
+  nats: { serve: 4222, health: 8222, peer: 6222, leaf: 7422 },
   // cloudflared serves nothing; --metrics 0.0.0.0:2000 exposes /metrics and /ready.
   cloudflared: { metrics: 2000, health: 2000 },
 };
@@ -131,6 +145,58 @@ export function clusterFlows(natsNodes: number): readonly Flow[] {
   return natsNodes > 1 ? [...flows, natsRouteFlow] : flows;
 }
 
+/**
+ * During a migration between two cluster tiers (tier-50 → tier-100, expand to cut-over; both in
+ * the one namespace, their NATS pods under the same workload selector): the target's NATS
+ * connects to the old one's leaf node port (catalog/nats.ts), which JetStream sourcing moves the
+ * streams over (migrate/nats.ts).
+ */
+export const natsLeafFlow: Flow = {
+  from: "nats",
+  to: "nats",
+  ports: [tcp(workloadPorts.nats.leaf as number)],
+  why: "during a migration between cluster tiers: the target tier's NATS is a leaf node of the old tier's (the streams move over it)",
+};
+
+/**
+ * During single-box → tier-50 (expand to cut-over) tier-50's NATS connects, as a leaf node, to
+ * the box's NATS at its internal IP (the VPC rule for it: components/network.ts).
+ */
+export const boxNatsLeafFlow: Flow = {
+  from: "nats",
+  to: "old-tier-nats",
+  ports: [tcp(workloadPorts.nats.leaf as number)],
+  why: "during single-box → tier-50: tier-50's NATS is a leaf node of the box's (the streams move over it)",
+};
+
+/**
+ * A cluster tier's flow table during a migration to or from another cluster tier (its NATS leaf
+ * role set, catalog/nats.ts): the leaf flow, and the NATS routes, which the old tier's
+ * NetworkPolicies must allow while they are the ones applied (expand and copy: a policy both
+ * tiers declare under the same name is the old tier's until cut-over, stacks/migration.ts) and the
+ * target's cluster forms beside the old node.
+ */
+export function migrationFlows(base: readonly Flow[]): readonly Flow[] {
+  // clusterFlows adds natsRouteFlow itself (a NATS cluster): the same object, listed once.
+  return [...base, ...[natsRouteFlow, natsLeafFlow].filter((f) => !base.includes(f))];
+}
+
+/**
+ * tier-100's learner sandboxes: the brain claims them (SandboxClaims, ADR 0036) through the
+ * Kubernetes API, on 443 (the private endpoint's port). No other workload talks to the API (none
+ * has a token either: components/k8s/service-deployment.ts), and only a tier that runs the
+ * sandboxes adds the flow.
+ */
+export const controlPlaneFlow: Flow = {
+  from: "brain",
+  to: "control-plane",
+  ports: [tcp(443)],
+  why: "the learner sandboxes' SandboxClaims (create, get, list, delete) through the Kubernetes API",
+};
+
+/** The only workloads that may reach the control plane. */
+export const controlPlaneClients: readonly Workload[] = ["brain"];
+
 /** Destinations no flow may name: a flow to one of them is a mistake in this table. */
 export const neverReached: readonly External[] = ["metadata"];
 
@@ -140,9 +206,12 @@ export function flowTableProblems(table: readonly Flow[]): string[] {
   const seen = new Set<string>();
   for (const f of table) {
     if (neverReached.includes(f.to as External)) problems.push(`${f.from} -> ${f.to}: ${f.to} must never be reached`);
-    const peer = (workloads as readonly string[]).includes(f.to) ? workloadPorts[f.to as Workload].peer : undefined;
-    if (f.from === f.to && (peer === undefined || f.ports.some((p) => p.port !== peer))) {
-      problems.push(`${f.from} -> ${f.to}: a workload needs a flow to itself only on its peer port${peer === undefined ? ` (${f.to} has none)` : ` ${peer}`}`);
+    if (f.to === "control-plane" && !(controlPlaneClients as readonly string[]).includes(f.from)) problems.push(`${f.from} -> control-plane: only ${controlPlaneClients.join(", ")} may reach the Kubernetes API`);
+    if (f.to === "control-plane" && f.ports.some((p) => p.port !== 443 || p.protocol !== "TCP")) problems.push(`${f.from} -> control-plane: the API is on 443/TCP only`);
+    const own = (workloads as readonly string[]).includes(f.to) ? workloadPorts[f.to as Workload] : undefined;
+    const selfPorts = [own?.peer, own?.leaf].filter((p): p is number => p !== undefined);
+    if (f.from === f.to && (selfPorts.length === 0 || f.ports.some((p) => !selfPorts.includes(p.port as number)))) {
+      problems.push(`${f.from} -> ${f.to}: a workload needs a flow to itself only on its peer${own?.leaf !== undefined ? " or leaf" : ""} port${selfPorts.length === 0 ? ` (${f.to} has none)` : ` ${selfPorts.join(", ")}`}`);
     }
     if (f.ports.length === 0) problems.push(`${f.from} -> ${f.to}: no ports`);
     for (const p of f.ports) {
@@ -151,9 +220,48 @@ export function flowTableProblems(table: readonly Flow[]): string[] {
       seen.add(key);
       if ((workloads as readonly string[]).includes(f.to)) {
         const ports = workloadPorts[f.to as Workload];
-        const listens = p.port === ports.serve || p.port === ports.metrics || (f.from === f.to && p.port === ports.peer);
+        const listens = p.port === ports.serve || p.port === ports.metrics || (f.from === f.to && (p.port === ports.peer || p.port === ports.leaf));
         if (!listens) problems.push(`${f.from} -> ${f.to}: ${String(p.port)} is not a port ${f.to} listens on`);
       }
+    }
+  }
+  return problems;
+}
+
+/**
+ * tier-100's learner sandboxes (catalog/sandbox.ts): pods in their own namespace, one per learner
+ * on a dedicated plan. The brain opens the runtime's channel to its learner's sandbox; a sandbox
+ * may reach LiteLLM and the brain, and kube-dns to find them, and nothing else: not the other
+ * sandboxes, not the metadata server, not the internet. The policies are rendered from this
+ * table (components/k8s/agent-sandbox/policies.ts) and the tier-100 test evaluates them with the
+ * platform's over every (source, destination, port).
+ */
+export type SandboxEndpoint = "learner-sandbox" | "brain" | "litellm" | "kube-dns";
+
+export interface SandboxFlow {
+  from: "learner-sandbox" | "brain";
+  to: SandboxEndpoint;
+  ports: FlowPort[];
+  why: string;
+}
+
+export const sandboxFlows: readonly SandboxFlow[] = [
+  { from: "brain", to: "learner-sandbox", ports: [tcp(learnerRuntimePort)], why: "the brain forwards a dedicated learner's messages to their sandbox and relays its answers (the runtime's channel)" },
+  { from: "learner-sandbox", to: "litellm", ports: served("litellm"), why: "LLM calls" },
+  { from: "learner-sandbox", to: "brain", ports: served("brain"), why: "the brain's API" },
+  { from: "learner-sandbox", to: "kube-dns", ports: [{ port: 53, protocol: "UDP" }, tcp(53)], why: "name resolution of LiteLLM and the brain" },
+];
+
+/** One line per inconsistency of the sandbox table: every flow touches a sandbox, on ports its destination listens on. */
+export function sandboxFlowProblems(table: readonly SandboxFlow[]): string[] {
+  const problems: string[] = [];
+  for (const f of table) {
+    if (f.from !== "learner-sandbox" && f.to !== "learner-sandbox") problems.push(`${f.from} -> ${f.to}: neither end is a learner sandbox`);
+    if (f.from === f.to) problems.push(`${f.from} -> ${f.to}: sandboxes never reach each other`);
+    if (f.ports.length === 0) problems.push(`${f.from} -> ${f.to}: no ports`);
+    for (const p of f.ports) {
+      const listens = f.to === "learner-sandbox" ? p.port === learnerRuntimePort : f.to === "kube-dns" ? p.port === 53 : p.port === workloadPorts[f.to].serve;
+      if (!listens) problems.push(`${f.from} -> ${f.to}: ${String(p.port)}/${p.protocol} is not a port ${f.to} listens on`);
     }
   }
   return problems;

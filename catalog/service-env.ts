@@ -20,6 +20,8 @@ export interface ServiceWiring {
   /** The gateway's shard map, canonical JSON (config/config.ts renders it from the stack config). */
   gatewayShards: string;
   whatsappPhoneNumberId: string;
+  /** The brain's worker loops per replica (BRAIN_WORKERS): the tier size brainWorkers; unset = the service's default. */
+  brainWorkers?: number;
   /** Extra plain keys a tier sets (e.g. NATS_STREAM_REPLICAS on the tier-100 cluster); must be catalogued keys. */
   extra?: Partial<Record<ServiceName, Record<string, string>>>;
 }
@@ -49,6 +51,7 @@ export function plainEnv(name: ServiceName, w: ServiceWiring): Record<string, st
   if (name === "brain") {
     env.WHATSAPP_PHONE_NUMBER_ID = w.whatsappPhoneNumberId;
     env.LLM_BASE_URL = w.llmBaseUrl;
+    if (w.brainWorkers !== undefined) env.BRAIN_WORKERS = String(w.brainWorkers);
   }
   Object.assign(env, w.extra?.[name] ?? {});
   return env;
@@ -67,7 +70,7 @@ export function secretEnv<T>(name: ServiceName, value: (secret: SecretName, envK
 /** One line per catalogued key that is unknown, in the wrong half (plain vs secret), or required and unset. */
 export function environmentProblems(name: ServiceName, plain: Record<string, string>, secretKeys: string[]): string[] {
   const problems: string[] = [];
-  const keys = new Map(services[name].env.map((k) => [k.name, k]));
+  const keys = new Map([...services[name].env, ...(services[name].moduleEnv?.keys ?? [])].map((k) => [k.name, k]));
   for (const key of Object.keys(plain)) {
     const spec = keys.get(key);
     if (!spec) problems.push(`${name}: ${key} is not in the service catalogue`);

@@ -32,6 +32,8 @@ export interface ServiceSpec {
   /** Entry point for `npm run local` (run with tsx). */
   localEntry: string;
   env: EnvKey[];
+  /** Keys a module other than config.ts reads at start (the brain's placement), with that module; a test there checks them. */
+  moduleEnv?: { readBy: string; keys: EnvKey[] };
 }
 
 const common: EnvKey[] = [
@@ -134,8 +136,21 @@ export const services: Record<ServiceName, ServiceSpec> = {
       { name: "STRIPE_PRICE_PLUS", description: "Stripe price id of the plus plan (payment links)", required: false, secret: false },
       { name: "STRIPE_PRICE_DEDICATED", description: "Stripe price id of the dedicated plan (payment links)", required: false, secret: false },
       { name: "BRAIN_WORKERS", description: "Concurrent inbox worker loops per replica (replies/s ≈ workers ÷ LLM latency)", required: false, secret: false, default: "64" },
+      { name: "BRAIN_WORKERS_NICE", description: "Niceness (0-19) of the reply worker process, so webhook ingest gets the CPU first when both want it", required: false, secret: false, default: "10" },
       { name: "BRAIN_LEASE_MS", description: "Lease on a learner while a worker answers it; more than twice LLM_TIMEOUT_MS", required: false, secret: false, default: "120000" },
     ],
+    moduleEnv: {
+      readBy: "services/brain/src/sandbox/index.ts (openPlacement)",
+      keys: [
+        { name: "BRAIN_SANDBOX_RUNTIME", description: "Where dedicated learners run: none (all shared), gvisor (runsc on the host), kubernetes (SandboxClaims, tier-100)", required: false, secret: false, default: "none" },
+        { name: "BRAIN_SANDBOX_IDLE_MS", description: "A sandbox is released after this long without a message", required: false, secret: false, default: "600000" },
+        { name: "BRAIN_SANDBOX_DIR", description: "gvisor: the directory of the learners' sandboxes and runsc's state", required: false, secret: false },
+        { name: "BRAIN_SANDBOX_NAMESPACE", description: "kubernetes: the learners' namespace (catalog/sandbox.ts)", required: false, secret: false, default: "learners" },
+        { name: "BRAIN_SANDBOX_WARM_POOL", description: "kubernetes: the SandboxWarmPool the claims name", required: false, secret: false, default: "learner" },
+        { name: "BRAIN_SANDBOX_PORT", description: "kubernetes: the learner runtime's channel port in the pod", required: false, secret: false, default: "8888" },
+        { name: "BRAIN_SANDBOX_VAULT_DIR", description: "kubernetes: keep the learners' files in this directory (one replica); unset with a PostgreSQL DATABASE_URL keeps them in the brain's database", required: false, secret: false },
+      ],
+    },
   },
 };
 

@@ -25,6 +25,7 @@ export type SizeKey =
   | "natsNodes"
   | "litellmReplicas"
   | "learnerPoolMaxNodes"
+  | "brainWorkers"
   | "bootDiskGb"
   | "dataDiskGb"
   | "snapshotRetentionDays";
@@ -36,6 +37,7 @@ export const sizeKeys: readonly SizeKey[] = [
   "natsNodes",
   "litellmReplicas",
   "learnerPoolMaxNodes",
+  "brainWorkers",
   "bootDiskGb",
   "dataDiskGb",
   "snapshotRetentionDays",
@@ -123,6 +125,7 @@ export const tiers: Record<TierName, TierSpec> = {
       natsNodes: { default: 1, min: 1, max: 1, unit: "nodes" },
       litellmReplicas: { default: 1, min: 1, max: 1, unit: "replicas" },
       learnerPoolMaxNodes: { default: 0, min: 0, max: 0, unit: "nodes" },
+      brainWorkers: { default: 256, min: 1, max: 10000, unit: "worker loops per brain replica (LLM calls in flight)" },
       ...disks,
     },
     defaultMachineType: "e2-standard-4",
@@ -161,6 +164,7 @@ export const tiers: Record<TierName, TierSpec> = {
       natsNodes: { default: 1, min: 1, max: 1, unit: "nodes" },
       litellmReplicas: { default: 1, min: 1, max: 2, unit: "replicas" },
       learnerPoolMaxNodes: { default: 0, min: 0, max: 0, unit: "nodes" },
+      brainWorkers: { default: 512, min: 1, max: 10000, unit: "worker loops per brain replica (LLM calls in flight)" },
       ...disks,
     },
     defaultMachineType: "g2-standard-24",
@@ -198,6 +202,7 @@ export const tiers: Record<TierName, TierSpec> = {
       natsNodes: { default: 3, min: 3, max: 5, unit: "nodes" },
       litellmReplicas: { default: 2, min: 2, max: 8, unit: "replicas" },
       learnerPoolMaxNodes: { default: 4, min: 1, max: 50, unit: "nodes" },
+      brainWorkers: { default: 1024, min: 1, max: 10000, unit: "worker loops per brain replica (LLM calls in flight)" },
       ...disks,
     },
     defaultMachineType: "a2-highgpu-1g",

@@ -35,7 +35,7 @@ describe("capacity", () => {
     expect(wall("tier-50", /^MCP gateway/)?.wall).toBe(Math.floor((2 * 1 * 2_525) / perAgent));
     // A learner: at most 30 messages a day (the free plan's quota), 3× at peak.
     const perLearner = (30 * 3) / 86_400;
-    expect(wall("tier-100", /^brain/)?.wall).toBe(Math.floor(316 / perLearner));
+    expect(wall("tier-100", /^brain/)?.wall).toBe(Math.floor(250 / perLearner));
     expect(wall("tier-100", /^WhatsApp/)?.wall).toBe(Math.floor(80 / perLearner));
     for (const m of Object.values(measured)) expect(m.source).toMatch(/RESULTS\.md|developers\.facebook\.com/);
   });

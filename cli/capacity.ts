@@ -27,8 +27,8 @@ export const measured = {
   queueSqlite: { value: 4_823, unit: "cycles/s", source: "bench/queue/RESULTS.md Run C (07:15 UTC, quiet machine, commit 705a78a+): task-queue SQLite store, in process, 100 workers, on a 2-vCPU VM" },
   queueHttpPostgres: { value: 2_766, unit: "cycles/s", source: "bench/queue/RESULTS.md Run C (07:15 UTC, quiet machine, commit 705a78a+): HTTP end to end, claim + complete, PostgreSQL, 100 agents, on a 2-vCPU VM" },
   gatewayReplica: { value: 2_525, unit: "calls/s", source: "bench/gateway/RESULTS.md quiet-machine run 2 (07:20 UTC): 100 clients through one gateway to one replica, 2,525 calls/s (run 1: 2,665), three processes on a 2-vCPU VM" },
-  brainSqlite: { value: 684, unit: "replies/s", source: "bench/brain/RESULTS.md run at d40e9c8 (60 s, 32 worker loops): SQLite, 684 replies/s in window, on the shared 2-vCPU development box (load average 3-21)" },
-  brainPostgres: { value: 316, unit: "replies/s", source: "bench/brain/RESULTS.md run at d40e9c8 (60 s, 32 worker loops): PostgreSQL, 316 replies/s in window, on the shared 2-vCPU development box (load average 3-21)" },
+  brainSqlite: { value: 875, unit: "replies/s", source: "bench/brain/RESULTS.md run at daa69cb (modelled LLM latency, median 1.5 s): SQLite, the highest offered rate that held replies ÷ inbound ≥ 0.95 with a bounded backlog (875 msg/s; 1,000 did not), one replica on the shared 2-vCPU development box" },
+  brainPostgres: { value: 250, unit: "replies/s", source: "bench/brain/RESULTS.md run at daa69cb (modelled LLM latency, median 1.5 s): PostgreSQL, the highest offered rate that held replies ÷ inbound ≥ 0.95 with a bounded backlog (250 msg/s; 375 did not), one replica and its database on the shared 2-vCPU development box" },
   whatsappSendRate: { value: 80, unit: "messages/s", source: "WhatsApp Cloud API default throughput per business number, 80 messages a second (https://developers.facebook.com/documentation/business-messaging/whatsapp/throughput; docs/architecture.md)" },
 } satisfies Record<string, Measured>;
 

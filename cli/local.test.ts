@@ -55,5 +55,7 @@ describe("tierstack local", () => {
     }
     expect(await exited).toBe(0);
     expect(out).toContain("stopped");
+    // CI installs runsc and runs as root: dedicated-plan learners get gVisor sandboxes locally.
+    if (process.env.CI === "true") expect(out).toMatch(/ sandboxes +gVisor \(runsc\), one per dedicated-plan learner/);
   }, 180_000);
 });

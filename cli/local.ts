@@ -87,6 +87,65 @@ function alive(proc: Proc): void {
   if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited with code ${proc.child.exitCode}; see ${proc.log}`);
 }
 
+/** Loads the kit (an ES module) into this CommonJS module; runLocal and the exported helpers call it first. */
+async function loadKit(): Promise<void> {
+  ({ freePort, portOpen, waitFor } = await import("@tierstack/common"));
+}
+
+/**
+ * The processes of one local run: each started with its output appended to <dataDir>/logs/<name>.log,
+ * stopped in reverse order (SIGTERM, SIGKILL after 10 s). `npm run local` and the live migration
+ * test (migrate/live.test.ts) both run the services through this.
+ */
+export class LocalProcesses {
+  readonly procs: Proc[] = [];
+  stopping = false;
+
+  constructor(readonly dataDir: string) {
+    mkdirSync(join(dataDir, "logs"), { recursive: true });
+  }
+
+  start(name: string, cmd: string, args: string[], env: Record<string, string>): Proc {
+    const log = join(this.dataDir, "logs", `${name}.log`);
+    const out = createWriteStream(log, { flags: "a" });
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout?.pipe(out);
+    child.stderr?.pipe(out);
+    const p = { name, child, log };
+    this.procs.push(p);
+    return p;
+  }
+
+  /** SIGTERM one process and wait for it to exit (SIGKILL after 10 s). */
+  async stop(p: Proc): Promise<void> {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+    const exited = new Promise((r) => p.child.once("exit", r));
+    p.child.kill("SIGTERM");
+    const timer = setTimeout(() => p.child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async stopAll(): Promise<void> {
+    this.stopping = true;
+    for (const p of [...this.procs].reverse()) await this.stop(p);
+  }
+}
+
+/**
+ * One catalogue service as a local process with its local environment (`env` overrides it, e.g.
+ * another PORT or DATABASE_URL), ready when its readiness path answers 200.
+ */
+export async function startService(run: LocalProcesses, name: ServiceName, ctx: LocalContext, opts: { env?: Record<string, string>; label?: string; readyTimeoutMs?: number } = {}): Promise<Proc & { url: string }> {
+  await loadKit();
+  const spec = services[name];
+  const env = { ...localEnv(name, ctx), ...opts.env };
+  const p = run.start(opts.label ?? name, process.execPath, ["--import", "tsx", spec.localEntry], env);
+  const url = `http://127.0.0.1:${env.PORT ?? spec.port}`;
+  await waitReady(`${url}${spec.readyPath}`, p, opts.readyTimeoutMs ?? 60_000);
+  return { ...p, url };
+}
+
 async function waitReady(url: string, proc: Proc, timeoutMs: number): Promise<void> {
   const answers = async () => {
     alive(proc);
@@ -99,8 +158,19 @@ async function waitTcp(port: number, proc: Proc, timeoutMs: number): Promise<voi
   await waitFor(async () => (alive(proc), portOpen("127.0.0.1", port)), { timeoutMs, intervalMs: 100, what: `${proc.name} to open port ${port} (see ${proc.log})` });
 }
 
+/**
+ * Dedicated-plan learners get their own gVisor sandbox locally when runsc can run (Debian's
+ * `runsc`, as root), as on tier-100 they get an agent-sandbox; BRAIN_SANDBOX_RUNTIME set in the
+ * caller's environment wins (e.g. `none`).
+ */
+function localSandboxEnv(dataDir: string): Record<string, string> {
+  if (process.env.BRAIN_SANDBOX_RUNTIME) return {};
+  const runsc = process.getuid?.() === 0 && spawnSync("runsc", ["--version"], { stdio: "ignore" }).status === 0;
+  return runsc ? { BRAIN_SANDBOX_RUNTIME: "gvisor", BRAIN_SANDBOX_DIR: join(dataDir, "brain-sandboxes") } : {};
+}
+
 export async function runLocal(argv: string[]): Promise<number> {
-  ({ freePort, portOpen, waitFor } = await import("@tierstack/common"));
+  await loadKit();
   let values: { data?: string; "ready-timeout"?: string };
   let readyTimeout: number;
   try {
@@ -112,7 +182,7 @@ export async function runLocal(argv: string[]): Promise<number> {
     return 2;
   }
   const dataDir = resolve(values.data ?? join(root, ".data"));
-  mkdirSync(join(dataDir, "logs"), { recursive: true });
+  const run = new LocalProcesses(dataDir);
 
   for (const name of serviceNames) {
     if (!(await portFree(services[name].port))) {
@@ -121,29 +191,8 @@ export async function runLocal(argv: string[]): Promise<number> {
     }
   }
 
-  const procs: Proc[] = [];
-  const start = (name: string, cmd: string, args: string[], env: Record<string, string>): Proc => {
-    const log = join(dataDir, "logs", `${name}.log`);
-    const out = createWriteStream(log, { flags: "a" });
-    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    child.stdout?.pipe(out);
-    child.stderr?.pipe(out);
-    const p = { name, child, log };
-    procs.push(p);
-    return p;
-  };
-  let stopping = false;
-  const stopAll = async () => {
-    stopping = true;
-    for (const p of [...procs].reverse()) {
-      if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
-      const exited = new Promise((r) => p.child.once("exit", r));
-      p.child.kill("SIGTERM");
-      const timer = setTimeout(() => p.child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
+  const start = run.start.bind(run);
+  const stopAll = () => run.stopAll();
 
   try {
     const secrets = localSecrets(dataDir);
@@ -163,11 +212,8 @@ export async function runLocal(argv: string[]): Promise<number> {
     await waitTcp(shardPort, shard, readyTimeout);
     const ctx: LocalContext = { dataDir, natsUrl, secrets, shardsJson: JSON.stringify({ "dev-tools": [`http://127.0.0.1:${shardPort}/mcp`] }) };
 
-    for (const name of serviceNames) {
-      const spec = services[name];
-      const p = start(name, process.execPath, ["--import", "tsx", spec.localEntry], localEnv(name, ctx));
-      await waitReady(`http://127.0.0.1:${spec.port}${spec.readyPath}`, p, readyTimeout);
-    }
+    const sandbox = localSandboxEnv(dataDir);
+    for (const name of serviceNames) await startService(run, name, ctx, { readyTimeoutMs: readyTimeout, ...(name === "brain" ? { env: sandbox } : {}) });
 
     const { runToken } = await import("./token.js");
     let token = "";
@@ -177,6 +223,7 @@ export async function runLocal(argv: string[]): Promise<number> {
       "tierstack single-box tier running locally (Ctrl-C stops it)",
       ...serviceNames.map((n) => `  ${n.padEnd(12)} http://127.0.0.1:${services[n].port}   (${services[n].description})`),
       `  nats         ${natsUrl ?? "not started"}`,
+      `  sandboxes    ${sandbox.BRAIN_SANDBOX_RUNTIME === "gvisor" ? `gVisor (runsc), one per dedicated-plan learner, under ${sandbox.BRAIN_SANDBOX_DIR}` : `none (${process.env.BRAIN_SANDBOX_RUNTIME ? `BRAIN_SANDBOX_RUNTIME=${process.env.BRAIN_SANDBOX_RUNTIME}` : "runsc needs root and Debian's runsc package"}): dedicated-plan learners answered shared`}`,
       `  demo shard   http://127.0.0.1:${shardPort}/mcp (namespace "dev-tools": http://127.0.0.1:${services["mcp-gateway"].port}/mcp/dev-tools)`,
       `agent token (local-agent): ${token}`,
       `secrets: ${join(dataDir, "local-secrets.json")}   logs: ${join(dataDir, "logs")}`,
@@ -191,7 +238,7 @@ export async function runLocal(argv: string[]): Promise<number> {
 
   return new Promise<number>((resolveExit) => {
     const onSignal = async () => {
-      if (stopping) return;
+      if (run.stopping) return;
       console.log("stopping…");
       await stopAll();
       console.log("stopped");
@@ -199,9 +246,9 @@ export async function runLocal(argv: string[]): Promise<number> {
     };
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
-    for (const p of procs) {
+    for (const p of run.procs) {
       p.child.once("exit", async (code, signal) => {
-        if (stopping) return;
+        if (run.stopping) return;
         process.stderr.write(`local: ${p.name} exited (${signal ?? code}); stopping the rest. See ${p.log}\n`);
         await stopAll();
         resolveExit(1);

@@ -5,6 +5,8 @@
  * A cluster tier adds the subnet's secondary ranges for pods and services (VPC-native GKE,
  * https://cloud.google.com/kubernetes-engine/docs/concepts/alias-ips); NAT covers them too
  * (ALL_IP_RANGES). Without secondary ranges the subnet's inputs are the single box's as deployed.
+ * During single-box → tier-50 (expand to cut-over) one more rule lets the GKE pod range reach the
+ * box's NATS leaf node port (`natsLeafFrom`): tier-50's node joins the box's as a leaf node.
  */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
@@ -19,12 +21,15 @@ export interface PlatformNetworkArgs {
   targetTag: string;
   /** Secondary ranges of the subnet (GKE pods and services), by range name. */
   secondaryRanges?: { rangeName: string; ipCidrRange: string }[];
+  /** Ingress to the target tag's NATS leaf node port from these ranges (a migration's leaf connection). */
+  natsLeafFrom?: { sourceRanges: string[]; port: number };
 }
 
 export class PlatformNetwork extends pulumi.ComponentResource {
   readonly network: gcp.compute.Network;
   readonly subnet: gcp.compute.Subnetwork;
   readonly sshFromIap: gcp.compute.Firewall;
+  readonly natsLeaf?: gcp.compute.Firewall;
   readonly router: gcp.compute.Router;
   readonly nat: gcp.compute.RouterNat;
 
@@ -55,6 +60,19 @@ export class PlatformNetwork extends pulumi.ComponentResource {
       targetTags: [args.targetTag],
       description: "SSH through IAP TCP forwarding only",
     }, parent);
+
+    if (args.natsLeafFrom) {
+      if (args.natsLeafFrom.sourceRanges.length === 0) throw new Error(`PlatformNetwork ${name}: natsLeafFrom needs a source range`);
+      this.natsLeaf = new gcp.compute.Firewall(`${name}-nats-leaf`, {
+        network: this.network.id,
+        direction: "INGRESS",
+        priority: 1000,
+        allows: [{ protocol: "tcp", ports: [String(args.natsLeafFrom.port)] }],
+        sourceRanges: args.natsLeafFrom.sourceRanges,
+        targetTags: [args.targetTag],
+        description: "NATS leaf node connections during a tier migration (the new tier's pods to this node)",
+      }, parent);
+    }
 
     this.router = new gcp.compute.Router(`${name}-router`, {
       network: this.network.id,

@@ -47,12 +47,20 @@ export const configSchema: ConfigKeySpec[] = [
   { key: "projectNumber", type: "string", default: "", description: "The project's number for the billing budget's project filter; empty = looked up from gcp:project at deploy time (gcp.organizations.getProject)" },
   { key: "migrationTarget", type: "string", default: "", description: "The tier this stack is migrating to (tierstack migrate; empty when not migrating)" },
   { key: "migrationStage", type: "string", default: "", description: "The migration's current stage: expand | copy | cutover | contract (tierstack migrate; empty when not migrating)" },
+  { key: "cutoverDrainSeconds", type: "integer", default: 30, description: "How long the cut-over's drain waits for the task queue's held leases to finish before the freeze (tierstack migrate writes drain; --drain-seconds overrides); 0-3600" },
   { key: "migrationVerified", type: "string", default: "", description: "The last migration stage whose verification passed (written by tierstack migrate verify)" },
   { key: "gatewayShardMap", type: "string", required: true, description: 'The MCP gateway\'s shard map (GATEWAY_SHARDS), JSON: {"<namespace>": ["http://…", …]} or {"<namespace>": {"replicas": ["http://…"], "protocol": "2026-07-28" | "2025-11-25" | …}}' },
   ...images.map((i): ConfigKeySpec => ({ key: i.key, type: "string", default: i.default, description: `Image of ${i.runs}: repo:tag, plus @sha256:<digest> where a source gives one. Default source: ${i.source}` })),
   // Declared keys without a default are required by the Pulumi CLI, so tier-dependent sizes
   // default to 0, which means "the tier's default" (0 is never a different allowed value).
   ...sizeKeys.map((k): ConfigKeySpec => ({ key: k, type: "integer", default: 0, description: `Size override (${tiers["single-box"].sizes[k].unit}); 0 = the tier catalogue's default; allowed range per tier in catalog/tiers.ts` })),
+  // tier-100's learner sandboxes (catalog/sandbox.ts, components/k8s/agent-sandbox/); the other tiers ignore them.
+  // The gVisor pool's size is the tier size learnerPoolMaxNodes (catalog/tiers.ts); it scales down to 0.
+  { key: "sandboxPoolSpot", type: "boolean", default: true, description: "tier-100: run the gVisor learner pool on Spot VMs (about 0.6× the price; a preempted learner sandbox is replaced on the learner's next message); false = on-demand" },
+  { key: "sandboxMaxPodsPerNode", type: "integer", default: 32, description: "tier-100: most pods on one gVisor node (fixed when the pool is created; it sizes each node's pod range); 8-110" },
+  { key: "sandboxWarmPoolSize", type: "integer", default: 2, description: "tier-100: learner sandboxes kept warm (the SandboxWarmPool's replicas), claimed without a cold start; 0-50" },
+  { key: "sandboxCpu", type: "string", default: "250m", description: "tier-100: CPU of one learner sandbox (request = limit), a Kubernetes quantity: 100m-2000m or 1-2" },
+  { key: "sandboxMemory", type: "string", default: "256Mi", description: "tier-100: memory of one learner sandbox (request = limit), a Kubernetes quantity: 128Mi-4Gi" },
   { key: "whatsappAppSecret", type: "string", secret: true, required: true, description: "Meta app secret (verifies X-Hub-Signature-256)" },
   { key: "whatsappAccessToken", type: "string", secret: true, required: true, description: "WhatsApp Cloud API bearer token" },
   { key: "stripeSecretKey", type: "string", secret: true, required: true, description: "Stripe API secret key" },
@@ -107,8 +115,57 @@ export interface StackConfig {
   billingAccount?: string;
   /** Project number for the budget's filter; undefined = looked up at deploy time. */
   projectNumber?: string;
+  /** tier-100's learner sandboxes: the gVisor pool, the warm pool, one sandbox's resources. */
+  sandbox: SandboxConfig;
   /** Non-fatal findings (images pinned by tag only); `plan` prints them on stderr. */
   warnings: string[];
+}
+
+export interface SandboxConfig {
+  /** The gVisor pool's maximum nodes: the tier size learnerPoolMaxNodes. */
+  poolMaxNodes: number;
+  poolSpot: boolean;
+  maxPodsPerNode: number;
+  warmPoolSize: number;
+  /** One learner sandbox's CPU and memory (requests = limits). */
+  resources: { cpu: string; memory: string };
+}
+
+/** Kubernetes quantities in millicores / MiB, for the sandbox bounds. */
+function cpuMillis(q: string): number | undefined {
+  const m = /^(\d+)m$/.exec(q);
+  if (m) return Number(m[1]);
+  return /^\d+(\.\d{1,3})?$/.test(q) ? Math.round(Number(q) * 1000) : undefined;
+}
+function memoryMi(q: string): number | undefined {
+  const m = /^(\d+)(Mi|Gi)$/.exec(q);
+  return m ? Number(m[1]) * (m[2] === "Gi" ? 1024 : 1) : undefined;
+}
+
+function parseSandboxConfig(value: (key: string) => string | undefined, poolMaxNodes: number): SandboxConfig {
+  const int = (key: string, min: number, max: number, what: string): number => {
+    const v = value(key) ?? "";
+    const accepted = `a whole number ${min}-${max} (${what})`;
+    if (!/^\d+$/.test(v)) throw bad(key, v, accepted);
+    const n = Number(v);
+    if (n < min || n > max) throw bad(key, v, accepted, "is out of range");
+    return n;
+  };
+  const maxPodsPerNode = int("sandboxMaxPodsPerNode", 8, 110, "pods on one gVisor node");
+  const warmPoolSize = int("sandboxWarmPoolSize", 0, 50, "warm learner sandboxes");
+  const spotRaw = value("sandboxPoolSpot") ?? "";
+  if (spotRaw !== "true" && spotRaw !== "false") throw bad("sandboxPoolSpot", spotRaw, "true | false");
+  // The warm sandboxes must fit the pool at its largest (kube-system's per-node pods take at least 4 slots). Tiers without a learner pool ignore the keys.
+  if (poolMaxNodes > 0 && warmPoolSize > poolMaxNodes * (maxPodsPerNode - 4)) {
+    throw bad("sandboxWarmPoolSize", String(warmPoolSize), `at most learnerPoolMaxNodes × (sandboxMaxPodsPerNode - 4) = ${poolMaxNodes * (maxPodsPerNode - 4)}`, "does not fit the learner pool");
+  }
+  const cpu = value("sandboxCpu") ?? "";
+  const millis = cpuMillis(cpu);
+  if (millis === undefined || millis < 100 || millis > 2000) throw bad("sandboxCpu", cpu, "a CPU quantity from 100m to 2000m (or 0.1-2), e.g. 250m");
+  const memory = value("sandboxMemory") ?? "";
+  const mi = memoryMi(memory);
+  if (mi === undefined || mi < 128 || mi > 4096) throw bad("sandboxMemory", memory, "a memory quantity from 128Mi to 4Gi, e.g. 256Mi");
+  return { poolMaxNodes, poolSpot: spotRaw === "true", maxPodsPerNode, warmPoolSize, resources: { cpu, memory } };
 }
 
 /** Raw config as Pulumi holds it: fully qualified keys ("tierstack:domain") to strings. */
@@ -269,6 +326,7 @@ export function parseStackConfig(raw: RawConfig, stack: string): StackConfig {
   for (const key of secretConfigKeys) {
     if (!raw[`${namespace}:${key}`]) throw bad(key, "", `a secret: pulumi config set --secret ${namespace}:${key} <value>`, "is not set");
   }
+  const sandbox = parseSandboxConfig(value, sizes.learnerPoolMaxNodes);
 
   return {
     stack,
@@ -296,6 +354,7 @@ export function parseStackConfig(raw: RawConfig, stack: string): StackConfig {
     infraShareMax,
     ...(billingAccount !== undefined ? { billingAccount } : {}),
     ...(projectNumber !== undefined ? { projectNumber } : {}),
+    sandbox,
     warnings,
   };
 }

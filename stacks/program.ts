@@ -3,7 +3,9 @@
  * and builds the stack's tier with that tier's builder. index.ts hands it to `pulumi up`;
  * `tierstack plan` and the tests call it under Pulumi's runtime mocks. A new tier plugs in by
  * adding its composition (stacks/<tier>.ts), its member of BuiltStack and its builder below, and
- * setting `built: true` in catalog/tiers.ts.
+ * setting `built: true` in catalog/tiers.ts. While the stack migrates between tiers
+ * (tierstack:migrationTarget / migrationStage), both tiers' compositions are built side by side
+ * as stacks/migration.ts plans them.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { SingleBox } from "./single-box.js";
@@ -11,6 +13,8 @@ import { Tier50 } from "./tier-50.js";
 import { litellmInternalName, Tier100 } from "./tier-100.js";
 import { namespace, parseStackConfig, secretConfigKeys, type StackConfig } from "../config/config.js";
 import type { TierName } from "../catalog/tiers.js";
+import type { StageId } from "../catalog/migration.js";
+import { emptyRecord, migrationPhase, migrationTransformation, registered, tierConfig, type CompositionPlan, type CompositionRecord, type MigrationPhase } from "./migration.js";
 
 export class TierNotBuiltError extends Error {
   override name = "TierNotBuiltError";
@@ -22,6 +26,18 @@ export interface CommonOutputs {
   publicHostnames: string[];
   privateHostnames: string[];
   secretIds: string[];
+  /** Set while the stack migrates (stacks/migration.ts). */
+  migration?: MigrationOutputs;
+}
+
+export interface MigrationOutputs {
+  from: TierName;
+  to: TierName;
+  stage: StageId;
+  /** The tiers whose compositions this stage declares. */
+  declared: TierName[];
+  /** URNs of the old tier's data stores: `pulumi state unprotect` each before contract (they are retained, not deleted). */
+  releaseAtContract: string[];
 }
 
 export interface SingleBoxOutputs extends CommonOutputs {
@@ -72,13 +88,26 @@ export type BuiltStack =
 
 export type StackOutputs = BuiltStack["outputs"];
 
+/** The program's result: the stack's tier (tierstack:tier), and during a migration what was built beside it. */
+export type ProgramResult = BuiltStack & { migration?: MigrationParts };
+
+export interface MigrationParts {
+  phase: MigrationPhase;
+  /** The old tier's composition (absent at contract). */
+  old?: BuiltStack;
+  /** The target tier's composition. */
+  target: BuiltStack;
+  records: { old?: CompositionRecord; target: CompositionRecord };
+}
+
 type TierBuilder<T extends TierName> = (
   cfg: StackConfig,
   configSecrets: Record<string, pulumi.Output<string>>,
+  opts?: pulumi.ComponentResourceOptions,
 ) => Extract<BuiltStack, { tier: T }>;
 
-function buildSingleBox(cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>): Extract<BuiltStack, { tier: "single-box" }> {
-  const box = new SingleBox(cfg.stack, { config: cfg, configSecrets });
+function buildSingleBox(cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>, opts?: pulumi.ComponentResourceOptions): Extract<BuiltStack, { tier: "single-box" }> {
+  const box = new SingleBox(cfg.stack, { config: cfg, configSecrets }, opts);
   return {
     tier: "single-box",
     root: box,
@@ -96,8 +125,8 @@ function commonOutputs(cfg: StackConfig, t: { publicHostnames: string[]; private
   return { tier: cfg.tier.name, publicHostnames: t.publicHostnames, privateHostnames: t.privateHostnames, secretIds: Object.values(t.secrets.secretIds) };
 }
 
-function buildTier50(cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>): Extract<BuiltStack, { tier: "tier-50" }> {
-  const t = new Tier50(cfg.stack, { config: cfg, configSecrets });
+function buildTier50(cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>, opts?: pulumi.ComponentResourceOptions): Extract<BuiltStack, { tier: "tier-50" }> {
+  const t = new Tier50(cfg.stack, { config: cfg, configSecrets }, opts);
   return {
     tier: "tier-50",
     root: t,
@@ -115,8 +144,8 @@ function buildTier50(cfg: StackConfig, configSecrets: Record<string, pulumi.Outp
   };
 }
 
-function buildTier100(cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>): Extract<BuiltStack, { tier: "tier-100" }> {
-  const t = new Tier100(cfg.stack, { config: cfg, configSecrets });
+function buildTier100(cfg: StackConfig, configSecrets: Record<string, pulumi.Output<string>>, opts?: pulumi.ComponentResourceOptions): Extract<BuiltStack, { tier: "tier-100" }> {
+  const t = new Tier100(cfg.stack, { config: cfg, configSecrets }, opts);
   return {
     tier: "tier-100",
     root: t,
@@ -150,14 +179,64 @@ export function currentConfig(): StackConfig {
   return parseStackConfig(pulumi.runtime.allConfig(), pulumi.getStack());
 }
 
-export async function buildStackWithParts(): Promise<BuiltStack> {
-  const cfg = currentConfig();
+function builderOf(cfg: StackConfig): TierBuilder<TierName> {
   const builder = tierBuilders[cfg.tier.name] as TierBuilder<TierName> | undefined;
   if (!cfg.tier.built || !builder) throw new TierNotBuiltError(`${cfg.tier.name} is not built yet (issue: ${cfg.tier.issue})`);
+  return builder;
+}
+
+export async function buildStackWithParts(): Promise<ProgramResult> {
+  const cfg = currentConfig();
   const config = new pulumi.Config(namespace);
   const configSecrets: Record<string, pulumi.Output<string>> = {};
   for (const key of secretConfigKeys) configSecrets[key] = config.requireSecret(key);
-  return builder(cfg, configSecrets);
+  const raw = pulumi.runtime.allConfig();
+  const phase = migrationPhase(raw);
+  if (!phase) return builderOf(cfg)(cfg, configSecrets);
+  return await buildMigrating(cfg, raw, phase, configSecrets);
+}
+
+/**
+ * Both tiers during a migration (stacks/migration.ts): the one registering the shared resources
+ * is built first, the other refers to them. Returns the composition of tierstack:tier.
+ */
+async function buildMigrating(cfg: StackConfig, raw: Record<string, string>, phase: MigrationPhase, configSecrets: Record<string, pulumi.Output<string>>): Promise<ProgramResult> {
+  const build = (tier: TierName, plan: Omit<CompositionPlan, "tier" | "other">) => {
+    const tc = tierConfig(raw, cfg.stack, tier);
+    const record = emptyRecord();
+    const t = migrationTransformation({ ...plan, tier, other: tier === phase.from ? phase.to : phase.from }, record);
+    return { built: builderOf(tc)(tc, configSecrets, { transformations: [t] }), record };
+  };
+  let old: { built: BuiltStack; record: CompositionRecord } | undefined;
+  let target: { built: BuiltStack; record: CompositionRecord };
+  switch (phase.stage) {
+    case "expand":
+    case "copy":
+      old = build(phase.from, { protect: true, retain: false });
+      await registered(old.record);
+      target = build(phase.to, { referTo: old.record.registered, protect: false, retain: false });
+      break;
+    case "cutover":
+      target = build(phase.to, { protect: true, retain: false });
+      await registered(target.record);
+      old = build(phase.from, { referTo: target.record.registered, protect: true, retain: true });
+      break;
+    case "contract":
+      target = build(phase.to, { protect: false, retain: false });
+      break;
+  }
+  const current = [old?.built, target.built].find((b) => b?.tier === cfg.tier.name);
+  if (!current) throw new Error(`migration ${phase.from} → ${phase.to} at ${phase.stage}: tierstack:tier = ${cfg.tier.name} is neither tier`);
+  const migration: MigrationOutputs = {
+    ...phase,
+    declared: old ? [phase.from, phase.to] : [phase.to],
+    releaseAtContract: phase.stage === "cutover" ? (old?.record.protectedStores ?? []) : [],
+  };
+  return {
+    ...current,
+    outputs: { ...current.outputs, migration },
+    migration: { phase, ...(old ? { old: old.built } : {}), target: target.built, records: { ...(old ? { old: old.record } : {}), target: target.record } },
+  } as ProgramResult;
 }
 
 /** The stack outputs (what `pulumi up` exports). */

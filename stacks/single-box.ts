@@ -17,6 +17,8 @@ import { PlatformSecrets } from "../components/secrets.js";
 import { RuntimeServiceAccount } from "../components/service-account.js";
 import { CloudflareTunnel } from "../components/tunnel.js";
 import { PlatformVm } from "../components/vm.js";
+import { natsLeafRoleNow, publishNatsLeafHost } from "./migration.js";
+import { addressRanges } from "./tier-50/shape.js";
 
 export interface SingleBoxArgs {
   config: StackConfig;
@@ -45,7 +47,17 @@ export class SingleBox extends pulumi.ComponentResource {
     const labels = { platform: "tierstack", stack: cfg.stack, tier: cfg.tier.name };
     const networkTag = `tierstack-${cfg.stack}`;
 
-    this.network = new PlatformNetwork(`${name}-net`, { region: cfg.region, subnetCidr: cfg.subnetCidr, targetTag: networkTag }, parent);
+    // Moving to tier-50 (expand to cut-over), the box's NATS is the old side of the leaf node connection.
+    const natsRole = natsLeafRoleNow("single-box");
+    const natsLeaf = natsRole?.side === "old" ? natsRole : undefined;
+    // During the migration a VPC rule lets tier-50's pods (its pod range, in this network) reach the
+    // leaf port; it exists only then, and contract removes it with the box.
+    this.network = new PlatformNetwork(`${name}-net`, {
+      region: cfg.region,
+      subnetCidr: cfg.subnetCidr,
+      targetTag: networkTag,
+      ...(natsLeaf ? { natsLeafFrom: { sourceRanges: [addressRanges.pods.ipCidrRange], port: natsLeaf.port } } : {}),
+    }, parent);
 
     const runtime = new RuntimeServiceAccount(`${name}-runtime`, {
       project: cfg.project,
@@ -101,7 +113,7 @@ export class SingleBox extends pulumi.ComponentResource {
       labels,
     }, parent);
 
-    this.boot = singleBoxBoot(cfg);
+    this.boot = singleBoxBoot(cfg, natsLeaf);
     this.userData = renderCloudInit(this.boot);
     this.vm = new PlatformVm(`${name}-platform`, {
       zone: cfg.zone,
@@ -120,6 +132,7 @@ export class SingleBox extends pulumi.ComponentResource {
     // The runtime cost guard: the billing account's admins hear of spend at the budget.
     stackBudget(name, cfg, parent);
 
+    if (natsLeaf) publishNatsLeafHost(cfg.stack, this.vm.instance.networkInterfaces.apply((n) => n[0]?.networkIp ?? ""));
     this.vmName = this.vm.instance.name;
     this.dataDiskName = this.dataDisk.disk.name;
     this.tunnelId = tunnel.tunnelId;

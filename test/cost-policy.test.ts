@@ -99,15 +99,16 @@ describe("estimator totals, computed by hand", () => {
     const inference = (n: number) => n * (3.67339 * H + 200 * 0.1); // a2-highgpu-1g with its A100, 1-2 nodes = 2,701.57 each
     const system = (n: number) => n * (0.06701 * H + 50 * 0.1); // 3-6 nodes
     const services = (n: number) => n * (0.13402 * H + 100 * 0.1); // 3-9 nodes
+    const learners = (n: number) => n * (0.19424 * 0.6 * H + 50 * 0.1); // the gVisor learner pool: n2-standard-4 on Spot, 0-4 nodes = 90.08 each
     const cluster = 0.1 * H; // regional: no credit
     const sql = 2 * ((4 * 0.0413 + 15 * 0.007) * H + 500 * 0.17); // db-custom-4-15360, 500 GB SSD, REGIONAL doubles both = 564.49
     const redis = 0.064 * 2 * H; // STANDARD_HA M1, 2 GB = 93.44
-    const nat = (vms: number) => (vms * 0.0014 + 0.005) * H; // 7-17 VMs (all pool nodes)
+    const nat = (vms: number) => (vms * 0.0014 + 0.005) * H; // 7-21 VMs (all pool nodes)
     const lb = 0.025 * H; // LiteLLM's internal load balancer: the block of the first five rules
     const nats = 3 * 50 * 0.17; // three 50 GiB pd-ssd volumes
     const secrets = { min: (16 - 6) * 0.06, max: 16 * 0.06 };
-    expect(c.infra.minUsd).toBeCloseTo(inference(1) + system(3) + services(3) + cluster + sql + redis + nat(7) + lb + nats + secrets.min, 2); // 3,972.92
-    expect(c.infra.maxUsd).toBeCloseTo(inference(2) + system(6) + services(9) + cluster + sql + redis + nat(17) + lb + nats + secrets.max, 2); // 7,493.83
+    expect(c.infra.minUsd).toBeCloseTo(inference(1) + system(3) + services(3) + learners(0) + cluster + sql + redis + nat(7) + lb + nats + secrets.min, 2); // 3,972.92
+    expect(c.infra.maxUsd).toBeCloseTo(inference(2) + system(6) + services(9) + learners(4) + cluster + sql + redis + nat(21) + lb + nats + secrets.max, 2); // 7,858.23
     expect(c.infra.unpriced).toEqual([]);
     expect(c.gpus).toEqual({ min: 1, max: 2 });
     // LLM: 20M agent tokens a day, 30% on gpt-4o-mini; the two A100s serve the local 70%; the learners' 563.6M on gpt-4.1-mini.
@@ -357,7 +358,7 @@ describe("tierstack cost and its chart", () => {
     const table = renderCostTable(rows, []);
     expect(table).toMatch(/^single-box +single-box +\$122\.99 +\$123\.35 +\$11\.50 +\$134\.8\d +9\d% +\$313\.00/m);
     expect(table).toMatch(/^tier-50 +tier-50 +\$1,923\.43 +\$2,269\.44 +\$\d+\.\d\d/m);
-    expect(table).toMatch(/^tier-100 +tier-100 +\$3,972\.92 +\$7,493\.83 +\$12,047\.89 +\$19,541\.72 +38%/m);
+    expect(table).toMatch(/^tier-100 +tier-100 +\$3,972\.92 +\$7,858\.23 +\$12,047\.89 +\$19,906\.12 +39%/m);
   });
 
   it("the command refuses an unknown stack or option in one line", async () => {

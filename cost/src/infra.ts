@@ -178,6 +178,10 @@ export const resourceTypePricing: Readonly<Record<string, ResourceTypePricing>> 
   "kubernetes:policy/v1:PodDisruptionBudget": { free: K8S_OBJECT },
   "kubernetes:networking.k8s.io/v1:NetworkPolicy": { free: "enforced by Dataplane V2 at no charge" },
   "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": { free: "the Secret Manager add-on is free; the secret accesses it makes are billed as Secret Manager accesses" },
+  "kubernetes:rbac.authorization.k8s.io/v1:Role": { free: K8S_OBJECT },
+  "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": { free: K8S_OBJECT },
+  "kubernetes:extensions.agents.x-k8s.io/v1beta1:SandboxTemplate": { free: "an agent-sandbox object (the GKE add-on is free); its sandboxes run on the learner pool, which is priced" },
+  "kubernetes:extensions.agents.x-k8s.io/v1beta1:SandboxWarmPool": { free: "an agent-sandbox object (the GKE add-on is free); its warm sandboxes run on the learner pool, which is priced" },
   "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": { billed: "managedPrometheus", by: "samples ingested: series per scrape × scrapes (interval) a month" },
   // The data plane and images of tier-50.
   "gcp:compute/globalAddress:GlobalAddress": { free: "an internal range reserved for private services access is free" },

@@ -15,6 +15,8 @@ import { tierInference } from "../../gpu-node/models.js";
 import { modelCacheDir, render } from "../../gpu-node/server-spec.js";
 import type { InferenceServerSpec } from "../../gpu-node/types.js";
 import { plainEnv, secretEnv as catalogSecretEnv, type ServiceWiring } from "../../catalog/service-env.js";
+import type { NatsLeafRole } from "../../catalog/nats.js";
+import { renderNatsServerConfig, type NatsServerConfig } from "../../components/nats/server-config.js";
 
 export const dataDeviceName = "tierstack-data";
 export const dataMount = "/mnt/data";
@@ -22,6 +24,10 @@ export const litellmPort = 4000;
 /** The single-box plan's llama-server port (gpu-node/models.ts `tierInference["single-box"]`). */
 export const llamaPort = tierInference["single-box"]?.servers[0]?.port ?? 8080;
 export const natsPort = 4222;
+/** The box's NATS monitoring port (loopback), rendered only with the migration's configuration file. */
+export const natsMonitorPort = 8222;
+/** Where the box's NATS configuration is written during a migration, and where its container reads it. */
+export const natsConfigPaths = { host: "/etc/tierstack/nats.conf", container: "/etc/nats/tierstack.conf" } as const;
 
 export interface UnitSpec {
   /** Unit name without prefix: the systemd unit is tierstack-<name>.service. */
@@ -77,6 +83,7 @@ function boxWiring(cfg: StackConfig): ServiceWiring {
     llmBaseUrl: `http://127.0.0.1:${litellmPort}/v1`,
     gatewayShards: cfg.gatewayShardMap,
     whatsappPhoneNumberId: cfg.whatsappPhoneNumberId,
+    brainWorkers: cfg.sizes.brainWorkers,
   };
 }
 
@@ -147,7 +154,31 @@ export function litellmConfig(cfg: StackConfig): string {
   return stringify(tierLitellmConfig(served, cfg.cloudModel), { lineWidth: 0, aliasDuplicateObjects: false });
 }
 
-export function singleBoxBoot(cfg: StackConfig): BootSpec {
+/**
+ * The box's NATS while it is the old side of single-box → tier-50 (catalog/nats.ts natsLeafRole):
+ * the same node as the flags outside a migration (clients on loopback, the store under /data),
+ * plus its JetStream domain and a leaf node listener on every interface (the VPC firewall lets
+ * only the GKE pod range in, components/network.ts), which tier-50's node connects to. The store
+ * may use half the data disk (the flags' default is most of it; the disk also holds SQLite).
+ */
+export function boxNatsServerConfig(cfg: StackConfig, leaf: Extract<NatsLeafRole, { side: "old" }>): NatsServerConfig {
+  return {
+    serverName: `${cfg.stack}-box`.slice(0, 63),
+    clusterName: "box",
+    standalone: true,
+    host: "127.0.0.1",
+    clientPort: natsPort,
+    clusterPort: 6222,
+    monitorPort: natsMonitorPort,
+    routes: [],
+    jetStream: { storeDir: "/data", maxMemoryStoreBytes: 256 * 1024 * 1024, maxFileStoreBytes: Math.floor(cfg.sizes.dataDiskGb / 2) * 1024 * 1024 * 1024, domain: leaf.domain },
+    lameDuck: { durationSeconds: 30, gracePeriodSeconds: 10 },
+    leafNodes: { listen: { host: "0.0.0.0", port: leaf.port } },
+  };
+}
+
+/** The box's units and files; `natsLeaf` during a migration away from the box (its NATS then reads a rendered configuration). */
+export function singleBoxBoot(cfg: StackConfig, natsLeaf?: Extract<NatsLeafRole, { side: "old" }>): BootSpec {
   const units: UnitSpec[] = [
     {
       name: "nats",
@@ -155,9 +186,9 @@ export function singleBoxBoot(cfg: StackConfig): BootSpec {
       image: image(cfg, "natsImage"),
       env: {},
       secretEnv: {},
-      volumes: { [`${dataMount}/nats`]: "/data" },
+      volumes: { [`${dataMount}/nats`]: "/data", ...(natsLeaf ? { [natsConfigPaths.host]: natsConfigPaths.container } : {}) },
       dockerFlags: [],
-      args: ["-a", "127.0.0.1", "-p", String(natsPort), "-js", "-sd", "/data"],
+      args: natsLeaf ? ["-c", natsConfigPaths.container] : ["-a", "127.0.0.1", "-p", String(natsPort), "-js", "-sd", "/data"],
       after: [],
       requiresGpu: false,
       port: natsPort,
@@ -217,7 +248,10 @@ export function singleBoxBoot(cfg: StackConfig): BootSpec {
     dataMount,
     dataDirs: ["task-queue", "brain", "nats", "models", "coordination"].map((d) => `${dataMount}/${d}`),
     units,
-    files: [{ path: "/etc/tierstack/litellm.yaml", content: litellmConfig(cfg), permissions: "0644" }],
+    files: [
+      { path: "/etc/tierstack/litellm.yaml", content: litellmConfig(cfg), permissions: "0644" },
+      ...(natsLeaf ? [{ path: natsConfigPaths.host, content: renderNatsServerConfig(boxNatsServerConfig(cfg, natsLeaf)), permissions: "0644" }] : []),
+    ],
     gpu: cfg.gpu,
   };
 }
