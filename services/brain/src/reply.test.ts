@@ -17,7 +17,7 @@ import { utcDay } from "./decide.js";
 import { createLlmClient } from "./llm.js";
 import { sharedPlacement } from "./placement.js";
 import { localBucket } from "./ratelimit.js";
-import { Replier, type ReplyContext } from "./reply.js";
+import { after, HISTORY_ROWS, Replier, type Context, type ReplyContext } from "./reply.js";
 import { SqliteBrainStore } from "./store/index.js";
 import { createStripeClient } from "./stripe.js";
 import { texts } from "./templates.js";
@@ -93,7 +93,7 @@ describe("Replier", () => {
     expect(await store.deadLetters(10)).toEqual([]);
     expect(inboxState(m.id)).toBe("pending");
 
-    expect(await r.handle(learner, m)).toEqual({ learner });
+    expect(await r.handle(learner, m)).toEqual({ learner, context: { day: utcDay(T), history: [], usage: { messages: 0, tokens: 0, costUsd: 0 } } });
     const [dead] = await store.deadLetters(10);
     expect(dead).toMatchObject({ source: "worker", at: T, payload: JSON.stringify({ waId: m.waId, learnerId: learner.id }) });
     expect(dead!.reason).toMatch(/^LLM failed 5 times: /);
@@ -126,11 +126,61 @@ describe("Replier", () => {
       outbound: { key: "seed", payload: "{}", at: T },
     });
     const res = await r.handle(learner, m);
-    expect(res).toEqual({ learner: { ...learner, quotaNoticeDay: utcDay(T) }, released: false });
+    expect(res).toMatchObject({ learner: { ...learner, quotaNoticeDay: utcDay(T) }, released: false });
     expect(peers.stripe.requests.filter((q) => q.path === "/v1/payment_links")).toHaveLength(1);
     expect(peers.cloud.sent.map((s) => s.text?.body)).toEqual([texts.overQuota()]);
     expect((await store.learnerByPhone(PHONE))!.quotaNoticeDay).toBe(utcDay(T));
     expect(inboxState(m.id)).toBe("done");
     expect(peers.llm.requests).toEqual([]);
+  });
+
+  it("carries history and usage from message to message: what it carries is what the store would read, and the store is not read again", async () => {
+    const llm = await startLlmPeer();
+    try {
+      const r = replier({ llm: createLlmClient({ baseUrl: llm.url, retries: 0, backoffMs: 1 }) });
+      const bodies = ["first question", "second question!", "third question!!"];
+      await store.storeInbound(bodies.map((body, i) => ({ waId: `wamid.c${i}`, phone: PHONE, type: "text", body, sentAt: T })), [], [], T);
+      let learner = (await store.learnerByPhone(PHONE))!;
+      const pending = await store.pendingFor(learner.id, 10);
+      const reads = { history: 0, usage: 0 };
+      const history = store.history.bind(store);
+      const usageTotals = store.usageTotals.bind(store);
+      store.history = (...a) => (reads.history++, history(...a));
+      store.usageTotals = (...a) => (reads.usage++, usageTotals(...a));
+      let context: Context | undefined;
+      for (const m of pending) {
+        const res = await r.handle(learner, m, context);
+        if ("retryAt" in res) throw new Error("expected a reply");
+        ({ learner, context } = res);
+        store.history = history;
+        store.usageTotals = usageTotals;
+        expect(context).toEqual({ day: utcDay(T), history: await history(learner.id, HISTORY_ROWS), usage: await usageTotals(learner.id, utcDay(T)) });
+        store.history = (...a) => (reads.history++, history(...a));
+        store.usageTotals = (...a) => (reads.usage++, usageTotals(...a));
+      }
+      // Read once, for the first message (no claim context was passed in).
+      expect(reads).toEqual({ history: 1, usage: 1 });
+      expect(context!.history.map((h) => h.role)).toEqual(["user", "assistant", "user", "assistant", "user", "assistant"]);
+      expect(context!.usage.messages).toBe(3);
+      // The LLM saw the earlier turns: the third request holds both earlier questions.
+      const third = JSON.stringify(llm.requests[2].messages);
+      expect(third).toContain("first question");
+      expect(third).toContain("second question!");
+      expect(peers.cloud.sent).toHaveLength(3);
+    } finally {
+      await llm.close();
+    }
+  });
+
+  it("after: keeps the last HISTORY_ROWS turns and adds only the context's day's usage", () => {
+    const c: Context = { day: "2026-11-22", history: Array.from({ length: HISTORY_ROWS }, (_, i) => ({ role: i % 2 ? "assistant" : "user", content: `h${i}`, at: i })), usage: { messages: 2, tokens: 10, costUsd: 0.5 } };
+    const rec = { learnerId: "l", outbound: { key: "k", payload: "{}", at: 9 }, history: { user: "u", assistant: "a", at: 9 } };
+    const usage = { learnerId: "l", model: "m", messages: 1, promptTokens: 3, completionTokens: 4, costUsd: 0.25 };
+    const today = after(c, { ...rec, usage: { ...usage, day: "2026-11-22" } });
+    expect(today.history).toHaveLength(HISTORY_ROWS);
+    expect(today.history.slice(-3).map((h) => h.content)).toEqual([`h${HISTORY_ROWS - 1}`, "u", "a"]);
+    expect(today.usage).toEqual({ messages: 3, tokens: 17, costUsd: 0.75 });
+    expect(after(c, { ...rec, usage: { ...usage, day: "2026-11-23" } }).usage).toEqual(c.usage);
+    expect(after(c, { learnerId: "l", outbound: rec.outbound })).toEqual(c);
   });
 });

@@ -45,15 +45,37 @@ export interface ReplyContext {
   retryBaseMs?: number;
 }
 
-/** Settled (the learner as it now is; `released` when the final write also released the lease), or retry at. */
-export type Handled = { learner: Learner; released?: boolean } | { retryAt: number };
-/** History and usage read with the claim: valid for the learner's first pending message only. */
+/**
+ * Settled (the learner as it now is; `released` when the final write also released the lease;
+ * `context`, when known, the history and usage the learner's next message starts from), or retry at.
+ */
+export type Handled = { learner: Learner; released?: boolean; context?: Context } | { retryAt: number };
+/**
+ * History and usage: read with the claim for the learner's first pending message, then carried
+ * from message to message (each reply's record appends to it), so that a learner's later messages
+ * do not read them again. The lease keeps every other writer of a learner's history and usage off.
+ */
 export type Context = Work["context"];
 /** What performing a decision produced: a reply to record, a message settled without one, or a retry. */
 type Acted = { learner: Learner; record: ReplyRecord } | { learner: Learner; inbound: "done" | "failed" } | { retryAt: number };
 
 export const HISTORY_ROWS = 60;
 const MAX_REPLY = 4096;
+
+/** The row recordReply returned is the one this record wrote (not one already under its key). */
+function ours(out: OutboundRow, rec: ReplyRecord): boolean {
+  return out.state === "pending" && out.payload === rec.outbound.payload && out.createdAt === rec.outbound.at;
+}
+
+/** The context after `rec` was recorded: its turns appended (the last HISTORY_ROWS kept), its usage added when it is the context's day. */
+export function after(c: Context, rec: ReplyRecord): Context {
+  const h = rec.history;
+  const u = rec.usage;
+  const history = h ? [...c.history, { role: "user" as const, content: h.user, at: h.at }, { role: "assistant" as const, content: h.assistant, at: h.at }].slice(-HISTORY_ROWS) : c.history;
+  if (u && u.day !== c.day) return { ...c, history };
+  const usage = u ? { messages: c.usage.messages + u.messages, tokens: c.usage.tokens + u.promptTokens + u.completionTokens, costUsd: c.usage.costUsd + u.costUsd } : c.usage;
+  return { day: c.day, history, usage };
+}
 
 export class Replier {
   /**
@@ -63,10 +85,11 @@ export class Replier {
    */
   private readonly settles: GroupCommit<Settle, void>;
   /**
-   * On SQLite, reply records ready at the same moment share one transaction too (one commit, one
-   * fsync). Each record still commits before its send. PostgreSQL records with one statement each.
+   * Reply records ready at the same moment share one transaction too (one commit; on PostgreSQL
+   * one statement, and batches side by side as for the settles). Each record still commits before
+   * its send.
    */
-  private readonly records: GroupCommit<ReplyRecord, OutboundRow> | undefined;
+  private readonly records: GroupCommit<ReplyRecord, OutboundRow>;
 
   constructor(private readonly ctx: ReplyContext) {
     this.settles = new GroupCommit<Settle, void>(
@@ -76,7 +99,7 @@ export class Replier {
       },
       { maxBatch: 256, concurrency: ctx.store.kind === "postgres" ? 4 : 1 },
     );
-    if (ctx.store.kind === "sqlite") this.records = new GroupCommit<ReplyRecord, OutboundRow>((recs) => ctx.store.recordReplies(recs), { maxBatch: 256, concurrency: 1 });
+    this.records = new GroupCommit<ReplyRecord, OutboundRow>((recs) => ctx.store.recordReplies(recs), { maxBatch: 256, concurrency: ctx.store.kind === "postgres" ? 4 : 1 });
   }
 
   /** Settle one send (grouped with the others ready now); resolves once committed. */
@@ -88,34 +111,41 @@ export class Replier {
   async handle(learner: Learner, m: InboundMessage, context?: Context, release?: Release): Promise<Handled> {
     const { store } = this.ctx;
     let out = m.outbound;
+    // A recorded reply (resumed) was in the store before the claim read the context: it holds.
+    let next = context;
     if (!out) {
       const t = this.ctx.now();
-      const r = await this.act(decide(await this.input(learner, m, context, t)), learner, m, t);
+      const current = await this.context(learner, context, t);
+      const r = await this.act(decide(this.input(learner, m, current, t)), learner, m, t);
       if ("retryAt" in r) return r;
       if ("inbound" in r) {
         await store.completeInbound(m.id, r.inbound);
-        return { learner: r.learner };
+        return { learner: r.learner, context: current };
       }
-      out = await (this.records ? this.records.submit(r.record) : store.recordReply(r.record));
+      out = await this.records.submit(r.record);
       learner = r.learner;
+      next = ours(out, r.record) ? after(current, r.record) : undefined;
     }
     if (out.state === "pending") {
       const sent = await this.deliver(out, learner, m.id, release);
       if (sent !== true) return sent;
-      return { learner, released: release !== undefined };
+      return { learner, released: release !== undefined, ...(next ? { context: next } : {}) };
     }
     await store.completeInbound(m.id, "done");
-    return { learner };
+    return { learner, ...(next ? { context: next } : {}) };
   }
 
-  /** The decision's input: today's usage and the history come from the claim when it is fresh, else from the store. */
-  private async input(learner: Learner, m: InboundMessage, context: Context | undefined, t: number): Promise<DecisionInput> {
+  /** Today's usage and the history: the context carried in when it is today's, else read from the store. */
+  private async context(learner: Learner, context: Context | undefined, t: number): Promise<Context> {
     const { store } = this.ctx;
     const day = utcDay(t);
-    const [usage, history] = context?.day === day
-      ? [context.usage, context.history]
-      : await Promise.all([store.usageTotals(learner.id, day), store.history(learner.id, HISTORY_ROWS)]);
-    return { type: m.type, body: m.body, learner, now: t, usage, history, prices: this.ctx.prices, stripe: Boolean(this.ctx.stripe) };
+    if (context?.day === day) return context;
+    const [usage, history] = await Promise.all([store.usageTotals(learner.id, day), store.history(learner.id, HISTORY_ROWS)]);
+    return { day, usage, history };
+  }
+
+  private input(learner: Learner, m: InboundMessage, c: Context, t: number): DecisionInput {
+    return { type: m.type, body: m.body, learner, now: t, usage: c.usage, history: c.history, prices: this.ctx.prices, stripe: Boolean(this.ctx.stripe) };
   }
 
   /** The I/O for each kind of decision. Nothing is written for the reply itself: the caller records it. */

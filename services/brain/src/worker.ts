@@ -245,25 +245,26 @@ export class InboxWorkers implements WorkerSwitch {
     let learner = work.learner;
     let retryAt = 0;
     let released = false;
-    let first: { batch: InboundMessage[]; context: Context } | undefined = { batch: work.pending, context: work.context };
+    let first: InboundMessage[] | undefined = work.pending;
+    // The claim's history and usage, carried from message to message (reply.ts: Context).
+    let context: Context | undefined = work.context;
     const heartbeat = setInterval(() => {
       store.renewLease(learner.id, owner, this.ctx.now(), this.ctx.leaseMs).catch((err: unknown) => log.warn({ err }, "lease renewal failed"));
     }, Math.max(250, Math.floor(this.ctx.leaseMs / 3)));
     try {
       outer: while (!this.stopping && !this.holding) {
-        const batch = first?.batch ?? (await store.pendingFor(learner.id, BATCH));
-        let context = first?.context;
+        const batch = first ?? (await store.pendingFor(learner.id, BATCH));
         first = undefined;
         for (const [i, m] of batch.entries()) {
           // A short batch was the whole backlog: its last message's final write also releases the lease.
           const release = batch.length < BATCH && i === batch.length - 1 ? { learnerId: learner.id, owner } : undefined;
           const r = await this.replier.handle(learner, m, context, release);
-          context = undefined;
           if ("retryAt" in r) {
             retryAt = r.retryAt;
             break outer;
           }
           learner = r.learner;
+          context = r.context;
           if (r.released) released = true;
           if (this.stopping || this.holding) break outer;
         }

@@ -116,6 +116,41 @@ const INGEST_SQL = `WITH u AS (
    SELECT (SELECT COALESCE(sum(n), 0)::int FROM m) AS added,
           (SELECT n FROM cut) AS cut`;
 
+/**
+ * recordReplies' statement for many records at once (none with a quota-notice day): the outbound
+ * rows (the first record of a key repeated in the batch wins; a key already there is left as it
+ * is) and, for the new ones only, the history turns and the usage, summed per learner, day and
+ * model (ON CONFLICT DO UPDATE may touch a row once per statement). No learner row is read or
+ * locked (the tables hold no foreign keys), so it cannot deadlock with ingest or the settles,
+ * which lock learner rows (ADR 0032). Returns every outbound row whose key is in the batch: the
+ * new ones and those already there (a key committed by someone else after this statement's
+ * snapshot is in neither: recordReplies records it again alone, which returns that row).
+ */
+const RECORD_SQL = `WITH r AS (
+     SELECT DISTINCT ON (k) * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[],
+       $8::text[], $9::text[], $10::int[], $11::bigint[], $12::bigint[], $13::float8[]) WITH ORDINALITY AS r(k, lid, p, at, hu, ha, hat, ud, um, un, upt, uct, uc, n)
+     ORDER BY k, n
+   ), o AS (
+     INSERT INTO outbound (key, learner_id, payload, state, created_at, updated_at)
+     SELECT r.k, r.lid, r.p, 'pending', r.at, r.at FROM r ORDER BY r.n
+     ON CONFLICT (key) DO NOTHING RETURNING *
+   ), h AS (
+     INSERT INTO history (learner_id, role, content, at)
+     SELECT r.lid, x.role, CASE x.i WHEN 1 THEN r.hu ELSE r.ha END, r.hat
+     FROM o JOIN r ON r.k = o.key, (VALUES (1, 'user'), (2, 'assistant')) AS x(i, role)
+     WHERE r.hu IS NOT NULL ORDER BY o.id, x.i
+   ), u AS (
+     INSERT INTO llm_usage (learner_id, day, model, messages, prompt_tokens, completion_tokens, cost_usd)
+     SELECT r.lid, r.ud, r.um, sum(r.un), sum(r.upt), sum(r.uct), sum(r.uc)
+     FROM o JOIN r ON r.k = o.key WHERE r.ud IS NOT NULL GROUP BY r.lid, r.ud, r.um
+     ON CONFLICT (learner_id, day, model) DO UPDATE SET messages = llm_usage.messages + excluded.messages,
+       prompt_tokens = llm_usage.prompt_tokens + excluded.prompt_tokens, completion_tokens = llm_usage.completion_tokens + excluded.completion_tokens,
+       cost_usd = llm_usage.cost_usd + excluded.cost_usd
+   )
+   SELECT * FROM o
+   UNION ALL
+   SELECT ob.* FROM outbound ob WHERE ob.key = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM o WHERE o.key = ob.key)`;
+
 /** All the store can do with a pool or a client: queries that bind and read through the text codec (rows.ts). */
 interface Queryable {
   query(q: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult>;
@@ -453,9 +488,31 @@ export class PgBrainStore implements BrainStore {
     const r = await this.one("SELECT * FROM outbound WHERE key = $1", [key]);
     return r && outboundFromRow(r);
   }
+  /**
+   * One statement for the records without a quota-notice day (RECORD_SQL), beside one statement
+   * each for those with one (recordReply: those also lock their learner row, which RECORD_SQL
+   * never does; a batch locking several learner rows in payload order could deadlock with ingest).
+   * Not one transaction: a rerun of any record returns the row its key already has (GroupCommit
+   * reruns each item of a failed batch alone).
+   */
   async recordReplies(recs: ReplyRecord[]): Promise<OutboundRow[]> {
-    // Each its own statement on the pool, side by side: already one round trip each.
-    return Promise.all(recs.map((r) => this.recordReply(r)));
+    if (recs.length <= 1) return Promise.all(recs.map((r) => this.recordReply(r)));
+    const plain = recs.filter((r) => r.quotaNoticeDay === undefined);
+    const [rows] = await Promise.all([this.recordMany(plain), ...recs.filter((r) => r.quotaNoticeDay !== undefined).map((r) => this.recordReply(r))]);
+    const byKey = new Map(rows.map((o) => [o.key, o]));
+    return Promise.all(recs.map((r) => byKey.get(r.outbound.key) ?? this.recordReply(r)));
+  }
+  /** RECORD_SQL for records without a quota-notice day: their outbound rows by key (new or already there). */
+  private async recordMany(recs: ReplyRecord[]): Promise<OutboundRow[]> {
+    if (!recs.length) return [];
+    const col = <T>(f: (r: ReplyRecord) => T) => recs.map(f);
+    const r = await this.run(RECORD_SQL, [
+      col((x) => x.outbound.key), col((x) => x.learnerId), col((x) => x.outbound.payload), col((x) => x.outbound.at),
+      col((x) => x.history?.user ?? null), col((x) => x.history?.assistant ?? null), col((x) => x.history?.at ?? x.outbound.at),
+      col((x) => x.usage?.day ?? null), col((x) => x.usage?.model ?? null), col((x) => x.usage?.messages ?? 0), col((x) => x.usage?.promptTokens ?? 0),
+      col((x) => x.usage?.completionTokens ?? 0), col((x) => x.usage?.costUsd ?? 0),
+    ]);
+    return (r.rows as Row[]).map(outboundFromRow);
   }
   async recordReply(rec: ReplyRecord): Promise<OutboundRow> {
     // One statement (one implicit transaction, one round trip): the outbound row, and only if it

@@ -186,6 +186,29 @@ describe.each(targets)("BrainStore contract: $name", (target) => {
     expect(await store.recordReplies([])).toEqual([]);
   });
 
+  it("records several replies at once: a key repeated in the batch, usage summed per model, a quota-notice day", async () => {
+    const a = await store.signUp("447700900045", T0);
+    const b = await store.signUp("447700900046", T0);
+    const usage = (learnerId: string, costUsd: number) => ({ learnerId, day: "2026-11-22", model: "m-small", messages: 1, promptTokens: 3, completionTokens: 1, costUsd });
+    const rows = await store.recordReplies([
+      { learnerId: a.id, history: { user: "q1", assistant: "a1", at: T0 }, usage: usage(a.id, 0.25), outbound: { key: "reply:wamid.rep1", payload: "{\"n\":1}", at: T0 } },
+      { learnerId: b.id, history: { user: "dup", assistant: "dup", at: T0 }, usage: usage(b.id, 1), outbound: { key: "reply:wamid.rep1", payload: "{\"n\":9}", at: T0 } },
+      { learnerId: a.id, history: { user: "q2", assistant: "a2", at: T0 + 1 }, usage: usage(a.id, 0.5), outbound: { key: "reply:wamid.rep2", payload: "{\"n\":2}", at: T0 + 1 } },
+      { learnerId: b.id, quotaNoticeDay: "2026-11-22", outbound: { key: "reply:wamid.rep3", payload: "{\"n\":3}", at: T0 } },
+    ]);
+    expect(rows.map((r) => [r.key, r.payload, r.learnerId])).toEqual([
+      ["reply:wamid.rep1", "{\"n\":1}", a.id],
+      ["reply:wamid.rep1", "{\"n\":1}", a.id],
+      ["reply:wamid.rep2", "{\"n\":2}", a.id],
+      ["reply:wamid.rep3", "{\"n\":3}", b.id],
+    ]);
+    expect((await store.history(a.id, 10)).map((h) => h.content)).toEqual(["q1", "a1", "q2", "a2"]);
+    expect(await store.history(b.id, 10)).toEqual([]);
+    expect(await store.usageTotals(a.id, "2026-11-22")).toEqual({ messages: 2, tokens: 8, costUsd: 0.75 });
+    expect(await store.usageTotals(b.id, "2026-11-22")).toEqual({ messages: 0, tokens: 0, costUsd: 0 });
+    expect((await store.learnerById(b.id))!.quotaNoticeDay).toBe("2026-11-22");
+  });
+
   it("records a reply with history, usage and a pending outbound in one step, once per key", async () => {
     const l = await store.signUp("447700900031", T0);
     const rec = {

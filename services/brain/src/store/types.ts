@@ -239,7 +239,8 @@ export interface BrainStore {
   recordReply(rec: ReplyRecord): Promise<OutboundRow>;
   /**
    * recordReply for several records, one result per record in order: on SQLite one transaction
-   * (one commit for every reply ready at once); on PostgreSQL each its own statement, side by side.
+   * (one commit for every reply ready at once); on PostgreSQL one statement (those with a
+   * quota-notice day each their own, side by side).
    */
   recordReplies(recs: ReplyRecord[]): Promise<OutboundRow[]>;
   markOutbound(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): Promise<void>;
