@@ -174,9 +174,9 @@ function report(results: StoreResult[], header: string[]): string {
     for (const [k, ms] of r.sustained.notCounted) out.push(`| (not counted) ${k} | ${f(ms)} | ${f(ms / replies, 3)} | — |`);
     const st = r.sustained.statements;
     if (st?.length) {
-      out.push("", `PostgreSQL statements over the sustained window (--pg-stats; pg_stat_statements, by total execution time; server time, not the backends' whole CPU):`, "");
-      out.push("| statement | calls | calls per reply | total ms | mean ms | rows | buffer hits per call |", "|---|---|---|---|---|---|---|");
-      for (const x of st) out.push(`| \`${x.query.slice(0, 110).replace(/\|/g, "\\|")}${x.query.length > 110 ? "…" : ""}\` | ${f(x.calls)} | ${f(x.calls / Math.max(1, replies), 2)} | ${f(x.totalMs)} | ${f(x.meanMs, 3)} | ${f(x.rows)} | ${f((x.sharedHit + x.sharedRead) / Math.max(1, x.calls), 1)} |`);
+      out.push("", `PostgreSQL statements over the sustained window (--pg-stats; pg_stat_statements, by total execution time; server time, not the backends' whole CPU; plans = times planned, a call on a cached generic plan plans nothing):`, "");
+      out.push("| statement | calls | calls per reply | total ms | mean ms | plans | plan ms | rows | buffer hits per call |", "|---|---|---|---|---|---|---|---|---|");
+      for (const x of st) out.push(`| \`${x.query.slice(0, 110).replace(/\|/g, "\\|")}${x.query.length > 110 ? "…" : ""}\` | ${f(x.calls)} | ${f(x.calls / Math.max(1, replies), 2)} | ${f(x.totalMs)} | ${f(x.meanMs, 3)} | ${f(x.plans)} | ${f(x.planMs)} | ${f(x.rows)} | ${f((x.sharedHit + x.sharedRead) / Math.max(1, x.calls), 1)} |`);
     }
     const thr = [...r.sustained.threadBreakdown.entries()].filter(([, ms]) => ms >= 1).sort((x, y) => y[1] - x[1]);
     if (thr.length) {
@@ -226,7 +226,7 @@ async function main(): Promise<void> {
   let pgServer: PrivatePostgres | undefined;
   let pgText = "";
   if (kinds.includes("postgres")) {
-    pgServer = await startPrivatePostgres({ settings: { fsync: "on", synchronous_commit: "on", full_page_writes: "on", ...(pgStats ? { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track": "all" } : {}) } });
+    pgServer = await startPrivatePostgres({ settings: { fsync: "on", synchronous_commit: "on", full_page_writes: "on", ...(pgStats ? { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track": "all", "pg_stat_statements.track_planning": "on" } : {}) } });
     const server = pgServer;
     cleanups.add(() => server.destroy());
     const c = new pg.Client({ connectionString: server.url });

@@ -54,7 +54,7 @@ export interface TrialOptions {
 }
 
 /** One statement's cost over the window, from pg_stat_statements (cluster-wide: the trial's database is the only busy one). */
-export interface StatementCost { query: string; calls: number; totalMs: number; meanMs: number; rows: number; sharedHit: number; sharedRead: number }
+export interface StatementCost { query: string; calls: number; totalMs: number; meanMs: number; plans: number; planMs: number; rows: number; sharedHit: number; sharedRead: number }
 
 interface LoadResult { start: number; end: number; measureFrom: number; sent: number; sentInWindow: number; acked: number; ackedInWindow: number; non200: number; errors: number; unacked: number; ackP50: number; ackP99: number; ackMax: number; lagP99: number }
 
@@ -95,9 +95,9 @@ async function statementWindow(pgServer: PrivatePostgres): Promise<() => Promise
   await c.query("SELECT pg_stat_statements_reset()");
   return async () => {
     try {
-      const r = await c.query(`SELECT query, calls::int, total_exec_time AS total, mean_exec_time AS mean, rows::bigint AS rows, shared_blks_hit::bigint AS hit, shared_blks_read::bigint AS read
+      const r = await c.query(`SELECT query, calls::int, total_exec_time AS total, mean_exec_time AS mean, plans::bigint AS plans, total_plan_time AS plan_ms, rows::bigint AS rows, shared_blks_hit::bigint AS hit, shared_blks_read::bigint AS read
         FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 12`);
-      return r.rows.map((x: Record<string, unknown>) => ({ query: String(x.query).replace(/\s+/g, " "), calls: Number(x.calls), totalMs: Number(x.total), meanMs: Number(x.mean), rows: Number(x.rows), sharedHit: Number(x.hit), sharedRead: Number(x.read) }));
+      return r.rows.map((x: Record<string, unknown>) => ({ query: String(x.query).replace(/\s+/g, " "), calls: Number(x.calls), totalMs: Number(x.total), meanMs: Number(x.mean), plans: Number(x.plans), planMs: Number(x.plan_ms), rows: Number(x.rows), sharedHit: Number(x.hit), sharedRead: Number(x.read) }));
     } finally {
       await c.end();
     }
