@@ -21,7 +21,7 @@
  */
 import type Database from "better-sqlite3";
 import { columnDifferences, keyWindows, rowKey, type MoveTarget, type TablePlan } from "./sqlite-to-postgres.js";
-import type { OpenedMove } from "./stores.js";
+import { clearSourceCutover, type OpenedMove } from "./stores.js";
 import { sqliteValue } from "./values.js";
 
 export interface CopiedBack {
@@ -93,5 +93,7 @@ export async function copyBackTables(source: Database.Database, target: MoveTarg
 
 /** The copy back for one opened move (migrate/stores.ts openMove): SQLite becomes what PostgreSQL holds. */
 export async function copyBack(m: OpenedMove, opts?: CopyBackOptions): Promise<Record<string, CopiedBack>> {
-  return copyBackTables(m.source, m.target, m.tables, opts);
+  const changed = await copyBackTables(m.source, m.target, m.tables, opts);
+  clearSourceCutover(m);
+  return changed;
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { available, freshSchema, PG_URL } from "@tierstack/common/testing";
+import { copyBack } from "./postgres-to-sqlite.js";
 import { movedStores, openMove, copyStore, verifyStore } from "./stores.js";
 import { fill, sourceOf } from "./test/fill.js";
 
@@ -98,6 +99,37 @@ it("refuses a target whose tables differ from the source's, in one line per prob
     db.exec("ALTER TABLE learners ADD COLUMN shoe_size integer");
     db.close();
     await expect(openMove("brain", path, schema.url)).rejects.toThrow(/brain: .*learners\.shoe_size: not in the target \(the two schemas differ\)/);
+  } finally {
+    await schema.drop();
+  }
+});
+
+it("leaves the task queue's cut-over mode behind: the store a copy or a copy back writes into starts serving, the source keeps its own", async (ctx) => {
+  if (!pgUp) return ctx.skip();
+  const schema = await freshSchema("move_cutover");
+  const path = join(dir, "cutover.db");
+  try {
+    await sourceOf("task-queue", path);
+    fill(path, 3);
+    const db = new Database(path);
+    db.prepare("INSERT INTO tierstack_cutover (id, mode, retry_after_seconds) VALUES (1, 'frozen', 5)").run();
+    db.close();
+    const m = await openMove("task-queue", path, schema.url);
+    try {
+      expect(m.tables.map((t) => t.name)).not.toContain("tierstack_cutover");
+      await m.target.pool.query("INSERT INTO tierstack_cutover (id, mode, retry_after_seconds) VALUES (1, 'draining', 5)");
+      await copyStore(m);
+      expect((await m.target.pool.query("SELECT * FROM tierstack_cutover")).rows).toEqual([]);
+      expect(m.source.prepare("SELECT mode FROM tierstack_cutover").all()).toEqual([{ mode: "frozen" }]);
+      expect(await verifyStore(m)).toEqual([]);
+      // The rollback: the cluster was frozen for the copy back; the box's file starts serving.
+      await m.target.pool.query("INSERT INTO tierstack_cutover (id, mode, retry_after_seconds) VALUES (1, 'frozen', 5)");
+      await copyBack(m);
+      expect(m.source.prepare("SELECT mode FROM tierstack_cutover").all()).toEqual([]);
+      expect((await m.target.pool.query("SELECT mode FROM tierstack_cutover")).rows).toEqual([{ mode: "frozen" }]);
+    } finally {
+      await m.close();
+    }
   } finally {
     await schema.drop();
   }

@@ -54,7 +54,8 @@ export interface Difference {
 
 const progressTable = "tierstack_move_progress";
 const q = (id: string) => `"${id.replace(/"/g, '""')}"`;
-const isBookkeeping = (t: string) => t === "sqlite_sequence" || t.endsWith("_migrations") || t === progressTable;
+/** Not moved, not compared: SQLite's and the migrations' own tables (`tierstack_…`: the mover's checkpoints, the task queue's cut-over mode). */
+const isBookkeeping = (t: string) => t === "sqlite_sequence" || t.endsWith("_migrations") || t.startsWith("tierstack_") || t === progressTable;
 
 /** The tables to move, with their target column types and keys; one line per table the mover cannot carry. */
 export async function planTables(source: Database.Database, target: MoveTarget): Promise<{ tables: TablePlan[]; problems: string[] }> {

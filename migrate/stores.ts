@@ -49,8 +49,22 @@ export async function openMove(store: MovedStore, sqlitePath: string, pgUrl: str
   return { source, target: move, tables: (await planTables(source, move)).tables, close };
 }
 
+/**
+ * A cut-over mode saved in a store (the task queue's `tierstack_cutover`, ADR 0043) belongs to
+ * the service that ran on it, not to its data: the store a copy writes into starts serving.
+ */
+const CUTOVER_TABLE = "tierstack_cutover";
+
 export async function copyStore(m: OpenedMove, opts?: CopyOptions): Promise<Record<string, number>> {
+  const found = await m.target.pool.query("SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2", [m.target.schema, CUTOVER_TABLE]);
+  if (found.rowCount) await m.target.pool.query(`DELETE FROM "${m.target.schema}"."${CUTOVER_TABLE}"`);
   return copyTables(m.source, m.target, m.tables, opts);
+}
+
+/** The copy back's counterpart: the SQLite file a copy back writes into starts serving. */
+export function clearSourceCutover(m: OpenedMove): void {
+  const found = m.source.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(CUTOVER_TABLE);
+  if (found) m.source.prepare(`DELETE FROM ${CUTOVER_TABLE}`).run();
 }
 
 /** Empties the target's tables and forgets the checkpoints, for the full copy at cut-over. */

@@ -11,10 +11,10 @@ export async function sourceOf(store: MovedStore, path: string): Promise<void> {
   return (await openStores(parseDatabaseUrl(`sqlite:${path}`))).store.close();
 }
 
-/** Fills every table of the source with `n` rows whose values follow each column's declared type; returns the tables. */
+/** Fills every table the mover carries (not the bookkeeping: `…_migrations`, `tierstack_…`) with `n` rows whose values follow each column's declared type; returns the tables. */
 export function fill(path: string, n: number): string[] {
   const db = new Database(path);
-  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'sqlite_sequence' AND name NOT LIKE '%\\_migrations' ESCAPE '\\'").all() as { name: string }[]).map((r) => r.name);
+  const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'sqlite_sequence' AND name NOT LIKE '%\\_migrations' ESCAPE '\\' AND name NOT LIKE 'tierstack\\_%' ESCAPE '\\'").all() as { name: string }[]).map((r) => r.name);
   for (const t of tables) {
     const cols = db.prepare(`PRAGMA table_info("${t}")`).all() as { name: string; type: string; pk: number }[];
     const insert = db.prepare(`INSERT INTO "${t}" (${cols.map((c) => `"${c.name}"`).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);

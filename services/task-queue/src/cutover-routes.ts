@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { agentOf, requireAgent, type AgentTokens } from "@tierstack/common";
-import { waitUntil, type Cutover } from "./cutover.js";
+import { waitUntil, type Cutover, type CutoverMode } from "./cutover.js";
 import type { TaskQueue } from "./queue.js";
 import type { OutboxRelay } from "./relay.js";
 import type { TaskStore } from "./types.js";
@@ -42,6 +42,8 @@ export function cutoverRoutes(scope: FastifyInstance, deps: Deps): void {
     if (cut.mode === "serving") cut.set("draining");
     cut.retryAfterSeconds = req.body.retryAfterSeconds ?? cut.retryAfterSeconds;
     queue.pauseClaims();
+    // Saved before the answer: a restart from here on comes back draining (or still frozen).
+    await store.saveCutoverState({ mode: cut.mode === "frozen" ? "frozen" : "draining", retryAfterSeconds: cut.retryAfterSeconds });
     const t0 = Date.now();
     const finished = await waitUntil(async () => (await leasesHeld()) === 0, (req.body.seconds ?? DRAIN_SECONDS_DEFAULT) * 1000, 200);
     return { ...(await status()), leasesFinished: finished, waitedMs: Date.now() - t0 };
@@ -52,6 +54,7 @@ export function cutoverRoutes(scope: FastifyInstance, deps: Deps): void {
   }, async (req, reply) => {
     cut.set("frozen");
     queue.pauseClaims();
+    await store.saveCutoverState({ mode: "frozen", retryAfterSeconds: cut.retryAfterSeconds });
     // Writes already past the guard commit before the answer: then the store holds all that was acknowledged.
     if (!(await cut.quiesce(30_000))) return reply.code(503).send({ error: "cutover", message: `${cut.inflightWrites} writes still running after 30 s; freeze again` });
     await queue.pauseMaintenance();
@@ -62,10 +65,26 @@ export function cutoverRoutes(scope: FastifyInstance, deps: Deps): void {
   });
 
   scope.post("/admin/cutover/resume", { schema: { body: { type: "object", additionalProperties: false, properties: {} } } }, async () => {
+    // Saved first: a resume that fails to save leaves the service as it was.
+    await store.saveCutoverState(undefined);
     cut.set("serving");
     queue.resumeClaims();
     queue.resumeMaintenance();
     relay?.start();
     return status();
   });
+}
+
+/**
+ * At start, before the service listens: the mode a drain or freeze saved (a restart during a
+ * cut-over), applied as the route applied it. Frozen: the caller does not start the relay either.
+ */
+export async function restoreCutover(deps: { store: TaskStore; queue: TaskQueue; cut: Cutover }): Promise<CutoverMode> {
+  const saved = await deps.store.cutoverState();
+  if (!saved) return "serving";
+  deps.cut.set(saved.mode);
+  deps.cut.retryAfterSeconds = saved.retryAfterSeconds;
+  deps.queue.pauseClaims();
+  if (saved.mode === "frozen") await deps.queue.pauseMaintenance();
+  return saved.mode;
 }

@@ -8,7 +8,7 @@ import { decideFailure, missed } from "./outcome.js";
 import { rowToOutbox, rowToTask, type OutboxDbRow, type TaskRow } from "./rows.js";
 import { postgresMigrations } from "./schema.js";
 import { claimable, claimSet, CLAIM_ORDER, completeSet, EVENTS, fenced, NEW_TASK_COLUMNS, newTaskValues, statements, type EventRule, type Transition } from "./transitions.js";
-import type { ClaimRequest, CompleteRequest, DepthRow, EnqueueInput, EnqueueResult, FailRequest, Lease, ListFilter, Outcome, OutboxRow, TaskStore } from "./types.js";
+import type { ClaimRequest, CompleteRequest, CutoverState, DepthRow, EnqueueInput, EnqueueResult, FailRequest, Lease, ListFilter, Outcome, OutboxRow, TaskStore } from "./types.js";
 
 /**
  * The tier-50/100 store: PostgreSQL through `pg`. The statements are the shared ones
@@ -259,6 +259,20 @@ export class PgTaskStore implements TaskStore {
   onWake(listener: (queue: string) => void): () => void {
     this.wake.on("wake", listener);
     return () => this.wake.off("wake", listener);
+  }
+
+  async cutoverState(): Promise<CutoverState | undefined> {
+    const r = (await this.pool.query("SELECT mode, retry_after_seconds FROM tierstack_cutover WHERE id = 1")).rows[0] as { mode: CutoverState["mode"]; retry_after_seconds: number } | undefined;
+    return r && { mode: r.mode, retryAfterSeconds: Number(r.retry_after_seconds) };
+  }
+
+  async saveCutoverState(state: CutoverState | undefined): Promise<void> {
+    if (state) {
+      await this.pool.query(
+        "INSERT INTO tierstack_cutover (id, mode, retry_after_seconds) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, retry_after_seconds = excluded.retry_after_seconds",
+        [state.mode, state.retryAfterSeconds],
+      );
+    } else await this.pool.query("DELETE FROM tierstack_cutover");
   }
 
   async ping(): Promise<void> {

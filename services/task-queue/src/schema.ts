@@ -63,9 +63,22 @@ const storedValues = (d: Dialect) => {
 UPDATE outbox SET queue = replace(queue, ${dle}, ${dle} || ${dle}) WHERE queue LIKE '%' || ${dle} || '%';`;
 };
 
+/**
+ * Version 3: the cut-over mode (ADR 0043) survives a restart. One row while a cut-over drains or
+ * freezes the write path, none while serving. A `tierstack_` table is the migrations' own
+ * bookkeeping: the mover neither copies nor compares it, and clears it in the store it copies
+ * into, so a copy starts serving.
+ */
+const cutoverState = `CREATE TABLE tierstack_cutover (
+  id integer PRIMARY KEY CHECK (id = 1),
+  mode text NOT NULL CHECK (mode IN ('draining', 'frozen')),
+  retry_after_seconds integer NOT NULL
+);`;
+
 const migrations = (d: Dialect): Migration[] => [
   { version: 1, name: "tasks_and_outbox", sql: tables(d) },
   { version: 2, name: "stored_values", sql: storedValues(d) },
+  { version: 3, name: "cutover_state", sql: cutoverState },
 ];
 
 export const sqliteMigrations = migrations(sqlite);

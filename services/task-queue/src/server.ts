@@ -1,5 +1,6 @@
 import { AgentTokens, exitOnStartError, redactUrl, runService } from "@tierstack/common";
 import { buildApp } from "./app.js";
+import { restoreCutover } from "./cutover-routes.js";
 import { readConfig } from "./config.js";
 import { openStores } from "./open-store.js";
 import { OutboxRelay } from "./relay.js";
@@ -27,8 +28,10 @@ async function main(): Promise<void> {
   });
   const log = svc.app.log;
   log.info({ store: store.kind, database: redactUrl(config.databaseUrl) }, "task store ready");
-  if (svc.relay) svc.relay.start();
-  else log.warn("NATS_URL is not set: events stay in the outbox until a relay with NATS_URL runs");
+  const mode = await restoreCutover({ store, queue: svc.queue, cut: svc.cutover });
+  if (mode !== "serving") log.warn({ mode }, `a cut-over ${mode === "frozen" ? "froze" : "drained"} this store before the restart: still ${mode} until POST /admin/cutover/resume`);
+  if (svc.relay && mode !== "frozen") svc.relay.start();
+  else if (!svc.relay) log.warn("NATS_URL is not set: events stay in the outbox until a relay with NATS_URL runs");
   svc.queue.start();
   await runService(svc, {
     port: config.port,

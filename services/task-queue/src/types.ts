@@ -131,6 +131,16 @@ export interface TaskStore {
   outboxLag(): Promise<{ unpublished: number; oldestSeconds: number }>;
   /** Called with a queue name whenever work may have become claimable (enqueue, requeue). */
   onWake(listener: (queue: string) => void): () => void;
+  /** The cut-over mode saved by the drain or the freeze (ADR 0043); undefined while serving. */
+  cutoverState(): Promise<CutoverState | undefined>;
+  /** Save the cut-over mode (undefined: serving), committed before it resolves. */
+  saveCutoverState(state: CutoverState | undefined): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A drain or a freeze in progress, as the store keeps it across restarts. */
+export interface CutoverState {
+  mode: "draining" | "frozen";
+  retryAfterSeconds: number;
 }

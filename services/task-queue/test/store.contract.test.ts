@@ -182,4 +182,14 @@ describe.each(impls)("TaskStore contract on $name", ({ skip, open }) => {
     expect(await store.get(l.task.id)).toBeUndefined();
     expect((await store.list({ queue: "prune", limit: 10 })).map((t) => t.state)).toEqual(["ready"]);
   });
+
+  it.skipIf(skip)("keeps the cut-over mode: none while serving, the last one saved, none again after a clear", async () => {
+    expect(await store.cutoverState()).toBeUndefined();
+    await store.saveCutoverState({ mode: "draining", retryAfterSeconds: 5 });
+    expect(await store.cutoverState()).toEqual({ mode: "draining", retryAfterSeconds: 5 });
+    await store.saveCutoverState({ mode: "frozen", retryAfterSeconds: 12 });
+    expect(await store.cutoverState()).toEqual({ mode: "frozen", retryAfterSeconds: 12 });
+    await store.saveCutoverState(undefined);
+    expect(await store.cutoverState()).toBeUndefined();
+  });
 });
