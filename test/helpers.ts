@@ -1,6 +1,8 @@
 /** Shared helpers for the program tests: sentinels, raw-input walking, lookups. */
 import * as pulumi from "@pulumi/pulumi";
-import type { PlanRun } from "../cli/plan.js";
+import { expect } from "vitest";
+import { runPlan, type PlanRun } from "../cli/plan.js";
+import { ConfigError } from "../config/config.js";
 import type { BuiltStack } from "../stacks/program.js";
 
 /** What the mocks return for every generated secret (random results). */
@@ -40,4 +42,15 @@ export function reveal(value: unknown): unknown {
 export function builtAs<T extends BuiltStack["tier"]>(run: PlanRun, tier: T): Extract<BuiltStack, { tier: T }> {
   if (run.built.tier !== tier) throw new Error(`expected a ${tier} plan, got ${run.built.tier}`);
   return run.built as Extract<BuiltStack, { tier: T }>;
+}
+
+/** The one-line ConfigError a stack's plan fails with under these config overrides (fails the test when it plans). */
+export async function configErrorOf(stack: string, overrides: Record<string, string>): Promise<string> {
+  try {
+    await runPlan(stack, { overrides: { ...configSecretValues, ...overrides } });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error(`no error for ${JSON.stringify(overrides)}`);
 }

@@ -20,7 +20,6 @@ import { validate } from "@tierstack/agent-sandbox";
 import { controlPlaneFlow, flowTableProblems, flows, metadataAddresses, natsRouteFlow, sandboxFlowProblems, sandboxFlows, workloadPorts, workloads, type Endpoint, type Flow, type Source, type Workload } from "../catalog/flows.js";
 import { gvisorTaint, learnerPodLabels, learnerRuntimePort, learnerWarmPoolName, sandboxNamespace } from "../catalog/sandbox.js";
 import { tiers } from "../catalog/tiers.js";
-import { ConfigError } from "../config/config.js";
 import { internetBlock } from "../components/k8s/network-policies.js";
 import { rootCaConfigMap, serviceAccountMountPath } from "../components/k8s/service-deployment.js";
 import { cidrContains, connectionAllowed, type PodRef, type PolicyLike, type Target } from "../components/k8s/netpol-eval.js";
@@ -30,7 +29,7 @@ import { resolveModel, routerFallbacks, type LitellmConfig } from "../gpu-node/l
 import { brainTokenExpirationSeconds, internalLoadBalancerAnnotation, tier100Flows } from "../stacks/tier-100.js";
 import { mcpServerTargets } from "../stacks/tier-50/gateway.js";
 import { addressRanges, namespaceName } from "../stacks/tier-50/shape.js";
-import { allSecretMarkers, builtAs, configSecretValues, ofType, one, plainStrings, SENTINEL, type RawResource } from "./helpers.js";
+import { allSecretMarkers, builtAs, configErrorOf, configSecretValues, ofType, one, plainStrings, SENTINEL, type RawResource } from "./helpers.js";
 import { k8sSchemaProblems } from "./k8s-schema.js";
 import { schemaProblems } from "./provider-schema.js";
 
@@ -536,15 +535,7 @@ describe("the learner sandboxes (ADR 0036)", () => {
   });
 
   it("sandbox settings out of range are one clear line each", async () => {
-    async function errorOf(overrides: Record<string, string>): Promise<string> {
-      try {
-        await runPlan("tier-100", { overrides: { ...configSecretValues, ...overrides } });
-      } catch (err) {
-        expect(err).toBeInstanceOf(ConfigError);
-        return (err as Error).message;
-      }
-      throw new Error(`no error for ${JSON.stringify(overrides)}`);
-    }
+    const errorOf = (overrides: Record<string, string>) => configErrorOf("tier-100", overrides);
     expect(await errorOf({ "tierstack:sandboxCpu": "3" })).toMatch(/tierstack:sandboxCpu = "3" is not valid; accepted: a CPU quantity from 100m to 2000m/);
     expect(await errorOf({ "tierstack:sandboxMemory": "64Mi" })).toMatch(/tierstack:sandboxMemory = "64Mi" is not valid/);
     expect(await errorOf({ "tierstack:sandboxPoolSpot": "yes" })).toMatch(/tierstack:sandboxPoolSpot = "yes" is not valid; accepted: true \| false$/);
@@ -554,15 +545,7 @@ describe("the learner sandboxes (ADR 0036)", () => {
 });
 
 describe("tier-100 natsNodes: odd only, one clear line", () => {
-  async function errorOf(overrides: Record<string, string>): Promise<string> {
-    try {
-      await runPlan("tier-100", { overrides: { ...configSecretValues, ...overrides } });
-    } catch (err) {
-      expect(err).toBeInstanceOf(ConfigError);
-      return (err as Error).message;
-    }
-    throw new Error(`no error for ${JSON.stringify(overrides)}`);
-  }
+  const errorOf = (overrides: Record<string, string>) => configErrorOf("tier-100", overrides);
   it("4 is refused as even, 6 as outside the range", async () => {
     const even = await errorOf({ "tierstack:natsNodes": "4" });
     expect(even.split("\n")).toHaveLength(1);

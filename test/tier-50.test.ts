@@ -18,7 +18,6 @@ import { flows, flowTableProblems, metadataAddresses, workloadPorts, workloads, 
 import { serviceSecretBindings } from "../catalog/service-env.js";
 import { services, serviceNames, type ServiceName } from "../catalog/services.js";
 import { tiers } from "../catalog/tiers.js";
-import { ConfigError } from "../config/config.js";
 import { kubeconfigFor } from "../components/gke-cluster.js";
 import { internetBlock } from "../components/k8s/network-policies.js";
 import { cidrContains, connectionAllowed, type PodRef, type PolicyLike, type Target } from "../components/k8s/netpol-eval.js";
@@ -26,7 +25,7 @@ import { envFromFilesScript, secretsMountPath } from "../components/k8s/service-
 import { resolveModel, type LitellmConfig } from "../gpu-node/litellm.js";
 import { mcpServerTargets } from "../stacks/tier-50/gateway.js";
 import { addressRanges, namespaceName } from "../stacks/tier-50/shape.js";
-import { allSecretMarkers, builtAs, configSecretValues, ofType, one, plainStrings, SENTINEL, type RawResource } from "./helpers.js";
+import { allSecretMarkers, builtAs, configErrorOf, configSecretValues, ofType, one, plainStrings, SENTINEL, type RawResource } from "./helpers.js";
 import { k8sSchemaProblems } from "./k8s-schema.js";
 import { checkedTypes, schemaProblems } from "./provider-schema.js";
 
@@ -629,15 +628,7 @@ describe("schemas", () => {
 });
 
 describe("tier-50 configuration errors: one clear line each", () => {
-  async function errorOf(overrides: Record<string, string>): Promise<string> {
-    try {
-      await runPlan("tier-50", { overrides: { ...configSecretValues, ...overrides } });
-    } catch (err) {
-      expect(err).toBeInstanceOf(ConfigError);
-      return (err as Error).message;
-    }
-    throw new Error(`no error for ${JSON.stringify(overrides)}`);
-  }
+  const errorOf = (overrides: Record<string, string>) => configErrorOf("tier-50", overrides);
 
   const cases: { what: string; overrides: Record<string, string>; match: RegExp }[] = [
     { what: "a size outside the catalogue's range", overrides: { "tierstack:gatewayShards": "5" }, match: /tierstack:gatewayShards = "5" is outside what the tier allows; accepted: 2-4 shards on tier tier-50/ },
