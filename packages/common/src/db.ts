@@ -154,13 +154,14 @@ export function openSqlite(path: string, opts: { synchronous?: SqliteSynchronous
   return db;
 }
 
-/** A pg pool whose sessions use the target's schema as search_path. */
+/** A pg pool whose sessions use the target's schema as search_path (beside any `options` the caller sets). */
 export function openPgPool(target: Extract<DatabaseTarget, { kind: "postgres" }>, opts: pg.PoolConfig = {}): pg.Pool {
+  const options = [target.schema ? `-c search_path=${target.schema}` : "", opts.options ?? ""].filter(Boolean).join(" ");
   return new pg.Pool({
     connectionString: target.connectionString,
     max: 20,
     ...opts,
-    ...(target.schema ? { options: `-c search_path=${target.schema}` } : {}),
+    ...(options ? { options } : {}),
   });
 }
 

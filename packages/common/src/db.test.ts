@@ -1,0 +1,29 @@
+/**
+ * openPgPool on the real PostgreSQL: every session uses the target's schema as search_path, and
+ * options the caller sets (a service's per-pool settings) apply beside it, not instead of it.
+ */
+import { describe, expect, it } from "vitest";
+import { openPgPool, parseDatabaseUrl } from "./db.js";
+import { available, freshSchema, PG_URL } from "./testing/index.js";
+
+const pgUp = await available("postgres", PG_URL);
+
+describe.skipIf(!pgUp)("openPgPool", () => {
+  it("sets the schema's search_path and the caller's options together", async () => {
+    const schema = await freshSchema("db_options");
+    const target = parseDatabaseUrl(schema.url);
+    if (target.kind !== "postgres") throw new Error("not a PostgreSQL URL");
+    const plain = openPgPool(target, { max: 1 });
+    const tuned = openPgPool(target, { max: 1, options: "-c plan_cache_mode=force_generic_plan" });
+    try {
+      const show = async (pool: typeof plain, setting: string) => (await pool.query(`SHOW ${setting}`)).rows[0][setting] as string;
+      expect(await show(plain, "search_path")).toBe(schema.schema);
+      expect(await show(plain, "plan_cache_mode")).toBe("auto");
+      expect(await show(tuned, "search_path")).toBe(schema.schema);
+      expect(await show(tuned, "plan_cache_mode")).toBe("force_generic_plan");
+    } finally {
+      await Promise.all([plain.end(), tuned.end()]);
+      await schema.drop();
+    }
+  });
+});
