@@ -46,6 +46,13 @@ describe("createServiceApp", () => {
     expect(big.statusCode).toBe(413);
     expect((await app.inject("/gone")).json()).toEqual({ error: "not_found", message: "no such thing" });
     expect((await app.inject("/nope")).statusCode).toBe(404);
+    // An unknown route is a 404 whatever its body: no 415 for an empty or odd Content-Type, no 413.
+    for (const [ct, payload] of [["", "[1]"], ["text/plain", "x"], ["application/json", "x".repeat(1000)], ["", ""]] as const) {
+      for (const method of ["POST", "DELETE", "PUT"] as const) {
+        const r = await app.inject({ method, url: "/nope/..", headers: { "content-type": ct }, payload });
+        expect({ ct, method, status: r.statusCode, body: r.json() }).toEqual({ ct, method, status: 404, body: { error: "not_found", message: `no route ${method} /` } });
+      }
+    }
     const boom = await app.inject("/boom");
     expect(boom.statusCode).toBe(500);
     expect(boom.body).not.toContain("bug");

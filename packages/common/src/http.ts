@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifySchemaValidationError, type FastifyServerOptions } from "fastify";
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchemaValidationError, type FastifyServerOptions } from "fastify";
 import { Registry, collectDefaultMetrics, Histogram } from "prom-client";
 import { JSON_MAX_DEPTH, parseJsonBounded, pointerSegment } from "./json-body.js";
 import { loggerOptions } from "./logger.js";
@@ -99,7 +99,13 @@ export function createServiceApp(opts: ServiceAppOptions): ServiceApp {
     req.log.error({ err }, "request failed");
     return reply.code(500).send({ error: "internal", message: "internal error" });
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: "not_found", message: `no route ${req.method} ${req.url.split("?")[0]}` }));
+  const notFound = (req: FastifyRequest, reply: FastifyReply) => reply.code(404).send({ error: "not_found", message: `no route ${req.method} ${req.url.split("?")[0]}` });
+  app.setNotFoundHandler(notFound);
+  // An unknown route is a 404 whatever its body: answered before the body is read, so that neither
+  // its content type (an empty Content-Type was a 415) nor its size decides the answer.
+  app.addHook("onRequest", async (req, reply) => {
+    if (req.is404) return notFound(req, reply);
+  });
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {

@@ -15,6 +15,8 @@ import { ADMIN_TOKEN, APP_SECRET, STRIPE_WEBHOOK_SECRET, VERIFY_TOKEN, notificat
 
 const T = Date.UTC(2026, 10, 22, 12);
 const RUNS = Number(process.env.BRAIN_PROPERTY_RUNS ?? 120);
+/** A failure's seed (and path), to run that case again: BRAIN_PROPERTY_SEED=… BRAIN_PROPERTY_PATH=… */
+const REPLAY = process.env.BRAIN_PROPERTY_SEED ? { seed: Number(process.env.BRAIN_PROPERTY_SEED), ...(process.env.BRAIN_PROPERTY_PATH ? { path: process.env.BRAIN_PROPERTY_PATH } : {}) } : {};
 const signer = new Stripe("sk_test_signer");
 
 // ---------------------------------------------------------------- the README's error table
@@ -263,7 +265,7 @@ describe("every HTTP API of the brain under hostile input, SQLite and PostgreSQL
   ];
 
   it.each(apis)("%s: no 5xx, only documented answers, the same on both stores", async (_name, arb) => {
-    await fc.assert(fc.asyncProperty(arb, both), { numRuns: RUNS });
+    await fc.assert(fc.asyncProperty(arb, both), { numRuns: RUNS, ...REPLAY });
     await sameState();
     for (const h of [sqlite, postgres]) expect((await h.brain.app.inject({ method: "GET", url: "/healthz" })).statusCode).toBe(200);
   });
