@@ -92,14 +92,13 @@ export class Replier {
   private readonly records: GroupCommit<ReplyRecord, OutboundRow>;
 
   constructor(private readonly ctx: ReplyContext) {
-    this.settles = new GroupCommit<Settle, void>(
-      async (items) => {
-        await ctx.store.finishReplies(items);
-        return items.map(() => undefined);
-      },
-      { maxBatch: 256, concurrency: ctx.store.kind === "postgres" ? 4 : 1 },
-    );
-    this.records = new GroupCommit<ReplyRecord, OutboundRow>((recs) => ctx.store.recordReplies(recs), { maxBatch: 256, concurrency: ctx.store.kind === "postgres" ? 4 : 1 });
+    // SQLite has one writer; PostgreSQL takes four batches side by side on its pool.
+    const grouping = { maxBatch: 256, concurrency: ctx.store.kind === "postgres" ? 4 : 1 };
+    this.settles = new GroupCommit<Settle, void>(async (items) => {
+      await ctx.store.finishReplies(items);
+      return items.map(() => undefined);
+    }, grouping);
+    this.records = new GroupCommit<ReplyRecord, OutboundRow>((recs) => ctx.store.recordReplies(recs), grouping);
   }
 
   /** Settle one send (grouped with the others ready now); resolves once committed. */

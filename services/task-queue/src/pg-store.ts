@@ -262,17 +262,13 @@ export class PgTaskStore implements TaskStore {
   }
 
   async cutoverState(): Promise<CutoverState | undefined> {
-    const r = (await this.pool.query("SELECT mode, retry_after_seconds FROM tierstack_cutover WHERE id = 1")).rows[0] as { mode: CutoverState["mode"]; retry_after_seconds: number } | undefined;
+    const r = (await this.pool.query(S.cutoverGet)).rows[0] as { mode: CutoverState["mode"]; retry_after_seconds: number } | undefined;
     return r && { mode: r.mode, retryAfterSeconds: Number(r.retry_after_seconds) };
   }
 
   async saveCutoverState(state: CutoverState | undefined): Promise<void> {
-    if (state) {
-      await this.pool.query(
-        "INSERT INTO tierstack_cutover (id, mode, retry_after_seconds) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, retry_after_seconds = excluded.retry_after_seconds",
-        [state.mode, state.retryAfterSeconds],
-      );
-    } else await this.pool.query("DELETE FROM tierstack_cutover");
+    if (state) await this.pool.query(S.cutoverPut, [state.mode, state.retryAfterSeconds]);
+    else await this.pool.query(S.cutoverClear);
   }
 
   async ping(): Promise<void> {

@@ -27,10 +27,6 @@ const claimSql = (many: boolean) => `UPDATE tasks SET ${claimSet(d, "$1", "$2", 
 const COMPLETE = `UPDATE tasks SET ${completeSet(d, "$3")} WHERE id = $1 AND ${fenced(d, "$2")} RETURNING *`;
 const OUTBOX = `INSERT INTO outbox (queue, event, task_id, attempt, created_at) VALUES ($1, $2, $3, $4, ${d.now})`;
 
-const CUTOVER_GET = "SELECT mode, retry_after_seconds FROM tierstack_cutover WHERE id = 1";
-const CUTOVER_PUT = "INSERT INTO tierstack_cutover (id, mode, retry_after_seconds) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, retry_after_seconds = excluded.retry_after_seconds";
-const CUTOVER_CLEAR = "DELETE FROM tierstack_cutover";
-
 /** `$1…$n` bind by name in better-sqlite3; `$now` is the transaction's one time. Every parameter as dialect.ts's `stored` says. */
 const bind = (values: readonly unknown[], now: number) => Object.fromEntries([["now", now], ...values.map((v, i) => [String(i + 1), stored.param(v)])]) as Record<string, unknown>;
 
@@ -203,13 +199,13 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async cutoverState(): Promise<CutoverState | undefined> {
-    const r = this.q(CUTOVER_GET).get() as { mode: CutoverState["mode"]; retry_after_seconds: number } | undefined;
+    const r = this.q(S.cutoverGet).get() as { mode: CutoverState["mode"]; retry_after_seconds: number } | undefined;
     return r && { mode: r.mode, retryAfterSeconds: r.retry_after_seconds };
   }
 
   async saveCutoverState(state: CutoverState | undefined): Promise<void> {
-    if (state) this.q(CUTOVER_PUT).run(state.mode, state.retryAfterSeconds);
-    else this.q(CUTOVER_CLEAR).run();
+    if (state) this.q(S.cutoverPut).run(bind([state.mode, state.retryAfterSeconds], Date.now()));
+    else this.q(S.cutoverClear).run();
   }
 
   async ping(): Promise<void> {

@@ -101,5 +101,10 @@ export function statements(d: Dialect) {
     /** $1 the ids (a list parameter). */
     markPublished: `UPDATE outbox SET published_at = ${now} WHERE ${d.inList("id", "$1", "bigint")} AND published_at IS NULL`,
     outboxLag: `SELECT count(*) AS n, ${d.secondsSince("min(created_at)")} AS age FROM outbox WHERE published_at IS NULL`,
+    /** The saved cut-over mode (schema v3), one row or none. */
+    cutoverGet: "SELECT mode, retry_after_seconds FROM tierstack_cutover WHERE id = 1",
+    /** $1 mode, $2 retry-after seconds. */
+    cutoverPut: "INSERT INTO tierstack_cutover (id, mode, retry_after_seconds) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, retry_after_seconds = excluded.retry_after_seconds",
+    cutoverClear: "DELETE FROM tierstack_cutover",
   };
 }

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentTokens, openTokenStore } from "@tierstack/common";
+import type { AgentTokens } from "@tierstack/common";
 import { waitFor } from "@tierstack/common/testing";
-import { buildApp, type TaskQueueApp } from "../src/app.js";
-import { readConfig } from "../src/config.js";
-import { impls } from "./helpers.js";
+import type { TaskQueueApp } from "../src/app.js";
+import { impls, openApp } from "./helpers.js";
 
 // The HTTP API through app.inject, on both stores.
 describe.each(impls)("task-queue HTTP API on $name", ({ skip, open }) => {
@@ -14,20 +13,10 @@ describe.each(impls)("task-queue HTTP API on $name", ({ skip, open }) => {
   let tokenId: string;
   beforeAll(async () => {
     if (skip) return;
-    const opened = await open();
-    const ts = await openTokenStore(opened.url);
-    tokens = new AgentTokens(ts.store, { cacheMs: 0 });
+    ({ svc, tokens, close } = await openApp(open, { PAYLOAD_MAX_BYTES: "1024", BACKOFF_BASE_MS: "10", BACKOFF_MAX_MS: "50" }));
     const t = await tokens.issue("agent-api");
     tokenId = t.id;
     auth = { authorization: `Bearer ${t.token}` };
-    const config = readConfig({ DATABASE_URL: opened.url, LOG_LEVEL: "silent", PAYLOAD_MAX_BYTES: "1024", BACKOFF_BASE_MS: "10", BACKOFF_MAX_MS: "50" });
-    svc = buildApp(config, { store: opened.store, tokens });
-    await svc.app.ready();
-    close = async () => {
-      await svc.app.close();
-      await ts.close();
-      await opened.close();
-    };
   });
   afterAll(async () => {
     if (!skip) await close();

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentTokens, openTokenStore } from "@tierstack/common";
-import { buildApp, type TaskQueueApp } from "../src/app.js";
-import { readConfig } from "../src/config.js";
+import type { AgentTokens } from "@tierstack/common";
+import type { TaskQueueApp } from "../src/app.js";
 import { OPERATOR_AGENT } from "../src/cutover-routes.js";
-import { impls } from "./helpers.js";
+import { impls, openApp } from "./helpers.js";
 
 // The cut-over write path (ADR 0043) on both stores: the drain stops claims only and waits for
 // the leases held; the freeze refuses every write, waits for those in flight, pauses the reaper;
@@ -16,19 +15,11 @@ describe.each(impls)("cut-over drain and freeze on $name", ({ skip, open }) => {
   let operator: Record<string, string>;
   beforeAll(async () => {
     if (skip) return;
-    const opened = await open();
-    const ts = await openTokenStore(opened.url);
-    const tokens = new AgentTokens(ts.store, { cacheMs: 0 });
+    let tokens: AgentTokens;
+    ({ svc, tokens, close } = await openApp(open, { REAPER_INTERVAL_MS: "50" }));
     agent = { authorization: `Bearer ${(await tokens.issue("agent-cutover")).token}` };
     operator = { authorization: `Bearer ${(await tokens.issue(OPERATOR_AGENT)).token}` };
-    svc = buildApp(readConfig({ DATABASE_URL: opened.url, LOG_LEVEL: "silent", REAPER_INTERVAL_MS: "50" }), { store: opened.store, tokens });
-    await svc.app.ready();
     svc.queue.start();
-    close = async () => {
-      await svc.app.close();
-      await ts.close();
-      await opened.close();
-    };
   });
   afterAll(async () => {
     if (!skip) await close();

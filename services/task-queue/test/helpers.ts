@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import { parseDatabaseUrl } from "@tierstack/common";
+import { AgentTokens, openTokenStore, parseDatabaseUrl } from "@tierstack/common";
 import { available, freshSchema, PG_URL } from "@tierstack/common/testing";
+import { buildApp, type TaskQueueApp } from "../src/app.js";
+import { readConfig } from "../src/config.js";
 import { openTaskStore } from "../src/open-store.js";
 import type { EnqueueInput, Lease, TaskEvent, TaskStore } from "../src/types.js";
 
@@ -113,4 +115,25 @@ export function storeFixture(open: StoreImpl["open"], skip: boolean, use: (store
   afterAll(async () => {
     await close?.();
   });
+}
+
+/**
+ * The service (buildApp, ready, not listening) on a fresh store, with its agent tokens in the same
+ * database (no token cache, so a revoke shows at once); `close` closes all three.
+ */
+export async function openApp(open: StoreImpl["open"], env: Record<string, string>): Promise<{ svc: TaskQueueApp; tokens: AgentTokens; close: () => Promise<void> }> {
+  const opened = await open();
+  const ts = await openTokenStore(opened.url);
+  const tokens = new AgentTokens(ts.store, { cacheMs: 0 });
+  const svc = buildApp(readConfig({ DATABASE_URL: opened.url, LOG_LEVEL: "silent", ...env }), { store: opened.store, tokens });
+  await svc.app.ready();
+  return {
+    svc,
+    tokens,
+    close: async () => {
+      await svc.app.close();
+      await ts.close();
+      await opened.close();
+    },
+  };
 }

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentTokens, openTokenStore } from "@tierstack/common";
-import { buildApp, type TaskQueueApp } from "../src/app.js";
-import { readConfig } from "../src/config.js";
-import { impls } from "./helpers.js";
+import type { AgentTokens } from "@tierstack/common";
+import type { TaskQueueApp } from "../src/app.js";
+import { impls, openApp } from "./helpers.js";
 
 // The findings of issue #10 against the HTTP API, each on both stores: what a hostile (or merely
 // careless) client sent, and the answer it must get. Every test here failed before its fix.
@@ -12,18 +11,9 @@ describe.each(impls)("task-queue hostile input on $name", ({ skip, open }) => {
   let auth: Record<string, string>;
   beforeAll(async () => {
     if (skip) return;
-    const opened = await open();
-    const ts = await openTokenStore(opened.url);
-    const tokens = new AgentTokens(ts.store, { cacheMs: 0 });
+    let tokens: AgentTokens;
+    ({ svc, tokens, close } = await openApp(open, { PAYLOAD_MAX_BYTES: "65536", BACKOFF_BASE_MS: "3600000", BACKOFF_MAX_MS: "3600000" }));
     auth = { authorization: `Bearer ${(await tokens.issue("agent-hostile")).token}` };
-    const config = readConfig({ DATABASE_URL: opened.url, LOG_LEVEL: "silent", PAYLOAD_MAX_BYTES: "65536", BACKOFF_BASE_MS: "3600000", BACKOFF_MAX_MS: "3600000" });
-    svc = buildApp(config, { store: opened.store, tokens });
-    await svc.app.ready();
-    close = async () => {
-      await svc.app.close();
-      await ts.close();
-      await opened.close();
-    };
   });
   afterAll(async () => {
     if (!skip) await close();

@@ -502,8 +502,8 @@ export class PgBrainStore implements BrainStore {
   async recordReplies(recs: ReplyRecord[]): Promise<OutboundRow[]> {
     if (recs.length <= 1) return Promise.all(recs.map((r) => this.recordReply(r)));
     const plain = recs.filter((r) => r.quotaNoticeDay === undefined);
-    const [rows] = await Promise.all([this.recordMany(plain), ...recs.filter((r) => r.quotaNoticeDay !== undefined).map((r) => this.recordReply(r))]);
-    const byKey = new Map(rows.map((o) => [o.key, o]));
+    const [rows, ...alone] = await Promise.all([this.recordMany(plain), ...recs.filter((r) => r.quotaNoticeDay !== undefined).map((r) => this.recordReply(r))]);
+    const byKey = new Map([...rows, ...alone].map((o) => [o.key, o]));
     return Promise.all(recs.map((r) => byKey.get(r.outbound.key) ?? this.recordReply(r)));
   }
   /** RECORD_SQL for records without a quota-notice day: their outbound rows by key (new or already there). */
