@@ -206,10 +206,14 @@ describe.skipIf(!bin)("the rendered text against the real nats-server (-t)", () 
       await waitForPort(hubClient, { what: "the hub nats-server", timeoutMs: 15_000 });
       const nc = await connect({ servers: `nats://127.0.0.1:${hubClient}`, reconnect: false, timeout: 5000 });
       try {
-        // The leaf connection comes up asynchronously: ask until the box's domain answers.
+        // The leaf connection comes up asynchronously (the hub redials every second when the box
+        // was not listening yet). "No responders" fails at once, so ask against a deadline, pausing
+        // between tries, rather than a count of tries.
         let info: { domain?: string } | undefined;
-        for (let i = 0; i < 50 && !info; i++) {
-          info = await nc.request("$JS.box.API.INFO", "", { timeout: 200 }).then((m) => m.json<{ domain?: string }>(), () => undefined);
+        const deadline = Date.now() + 20_000;
+        while (!info && Date.now() < deadline) {
+          info = await nc.request("$JS.box.API.INFO", "", { timeout: 500 }).then((m) => m.json<{ domain?: string }>(), () => undefined);
+          if (!info) await new Promise((r) => setTimeout(r, 100));
         }
         expect(info?.domain).toBe("box");
         const own = await nc.request("$JS.API.INFO", "", { timeout: 2000 }).then((m) => m.json<{ domain?: string }>());
