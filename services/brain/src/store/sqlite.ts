@@ -242,18 +242,23 @@ export class SqliteBrainStore implements BrainStore {
     return this.write(() => tx.immediate());
   }
   async claimWork(owner: string, now: number, leaseMs: number, opts: { learners: number; batch: number; historyRows: number; day: string }): Promise<Work[]> {
-    const out: Work[] = [];
-    for (const c of await this.claimSome(owner, now, leaseMs, opts.learners)) {
-      const id = c.learner.id;
-      out.push({
-        ...c,
-        pending: await this.pendingFor(id, opts.batch),
-        context: { day: opts.day, history: await this.history(id, opts.historyRows), usage: await this.usageTotals(id, opts.day) },
-      });
-    }
-    return out;
+    const claims = await this.claimSome(owner, now, leaseMs, opts.learners);
+    if (!claims.length) return [];
+    // The claimed learners' reads in one read transaction (deferred: it takes no write lock, so
+    // ingest in the other process is not held up): they see one snapshot, and SQLite begins one
+    // read transaction per claim instead of one per statement (three per learner). A quick
+    // profiled pair: claimWork 20.5% → 18.6% of the worker's busy time, within the run-to-run noise.
+    const read = this.db.transaction(() => claims.map((c): Work => ({
+      ...c,
+      pending: this.pendingRows(c.learner.id, opts.batch),
+      context: { day: opts.day, history: this.historyRows(c.learner.id, opts.historyRows), usage: this.usageRow(c.learner.id, opts.day) },
+    })));
+    return read.deferred();
   }
   async pendingFor(learnerId: string, limit: number): Promise<InboundMessage[]> {
+    return this.pendingRows(learnerId, limit);
+  }
+  private pendingRows(learnerId: string, limit: number): InboundMessage[] {
     return (this.q(PENDING_SQLITE).all(learnerId, limit) as Row[]).map(inboundFromRow);
   }
   async completeInbound(id: number, state: "done" | "failed"): Promise<void> {
@@ -291,10 +296,16 @@ export class SqliteBrainStore implements BrainStore {
   }
 
   async history(learnerId: string, limit: number): Promise<HistoryEntry[]> {
+    return this.historyRows(learnerId, limit);
+  }
+  private historyRows(learnerId: string, limit: number): HistoryEntry[] {
     const rows = this.q("SELECT role, content, at FROM history WHERE learner_id = ? ORDER BY id DESC LIMIT ?").all(learnerId, limit) as Row[];
     return rows.reverse().map((r) => ({ role: r.role as HistoryEntry["role"], content: String(r.content), at: Number(r.at) }));
   }
   async usageTotals(learnerId: string, day: string): Promise<UsageTotals> {
+    return this.usageRow(learnerId, day);
+  }
+  private usageRow(learnerId: string, day: string): UsageTotals {
     const r = this.q(
       `SELECT COALESCE(SUM(messages), 0) AS m, COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS t, COALESCE(SUM(cost_usd), 0) AS c
        FROM llm_usage WHERE learner_id = ? AND day = ?`,
