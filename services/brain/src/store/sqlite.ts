@@ -16,7 +16,22 @@ import {
   type UsageRow, type UsageTotals, type Work,
 } from "./types.js";
 
-const PENDING_SQLITE = PENDING_SQL.replace(/\$(\d)/g, "?");
+/**
+ * SQLite re-prepares a statement whose bound value "might influence the choice of query plan" on
+ * the first step after every new binding (https://sqlite.org/c3ref/prepare.html); a bare `LIMIT ?`
+ * is such a value, and this store binds afresh at every call. `LIMIT CAST(? AS INTEGER)` is not:
+ * measured with better-sqlite3 12 (SQLite 3.51) at 64,000 inbox rows, the pending read cost 113 µs
+ * of CPU per call with `LIMIT ?` and 54 µs with the cast, the history read 10.4 µs and 1.6 µs.
+ * `q` refuses a bare one, so a statement added later cannot bring it back.
+ */
+const LIMIT = "LIMIT CAST(? AS INTEGER)";
+const BARE_LIMIT = /\bLIMIT\s+[?$:@]/i;
+/** Throws for a statement with a bare bound LIMIT (see above); the store prepares nothing without it. */
+export function refuseBareLimit(sql: string): string {
+  if (BARE_LIMIT.test(sql)) throw new Error(`brain/sqlite: a bare bound LIMIT re-prepares the statement at every call; write ${LIMIT}: ${sql}`);
+  return sql;
+}
+const PENDING_SQLITE = PENDING_SQL.replace(/\$(\d)/g, "?").replace(BARE_LIMIT, LIMIT);
 
 /**
  * A prepared statement that binds through the text codec (rows.ts): parameters encoded, rows
@@ -79,7 +94,7 @@ export class SqliteBrainStore implements BrainStore {
   private q(sql: string): Stmt {
     let s = this.stmts.get(sql);
     if (!s) {
-      s = this.prepare(sql);
+      s = this.prepare(refuseBareLimit(sql));
       this.stmts.set(sql, s);
     }
     return s;
@@ -232,7 +247,7 @@ export class SqliteBrainStore implements BrainStore {
   private claimSome(owner: string, now: number, leaseMs: number, n: number): Promise<Claim[]> {
     const tx = this.db.transaction(() => {
       const ids = this.q(
-        "SELECT id FROM learners WHERE next_pending IS NOT NULL AND lease_until < ? ORDER BY next_pending LIMIT ?",
+        `SELECT id FROM learners WHERE next_pending IS NOT NULL AND lease_until < ? ORDER BY next_pending ${LIMIT}`,
       ).all(now, n) as { id: string }[];
       return ids.map(({ id }) => {
         const row = this.q("UPDATE learners SET lease_owner = ?, lease_until = ? WHERE id = ? RETURNING *").get(owner, now + leaseMs, id) as Row;
@@ -292,14 +307,14 @@ export class SqliteBrainStore implements BrainStore {
     return this.write(() => this.insertDeadLetter({ source, reason, payload, ...(key !== undefined ? { key } : {}) }, now));
   }
   async deadLetters(limit: number): Promise<DeadLetter[]> {
-    return (this.q("SELECT * FROM dead_letters ORDER BY id DESC LIMIT ?").all(limit) as Row[]).map(deadLetterFromRow);
+    return (this.q(`SELECT * FROM dead_letters ORDER BY id DESC ${LIMIT}`).all(limit) as Row[]).map(deadLetterFromRow);
   }
 
   async history(learnerId: string, limit: number): Promise<HistoryEntry[]> {
     return this.historyRows(learnerId, limit);
   }
   private historyRows(learnerId: string, limit: number): HistoryEntry[] {
-    const rows = this.q("SELECT role, content, at FROM history WHERE learner_id = ? ORDER BY id DESC LIMIT ?").all(learnerId, limit) as Row[];
+    const rows = this.q(`SELECT role, content, at FROM history WHERE learner_id = ? ORDER BY id DESC ${LIMIT}`).all(learnerId, limit) as Row[];
     return rows.reverse().map((r) => ({ role: r.role as HistoryEntry["role"], content: String(r.content), at: Number(r.at) }));
   }
   async usageTotals(learnerId: string, day: string): Promise<UsageTotals> {
@@ -377,7 +392,7 @@ export class SqliteBrainStore implements BrainStore {
     return r?.attempts ?? 0;
   }
   async sendFailures(limit: number): Promise<OutboundRow[]> {
-    return (this.q("SELECT * FROM outbound WHERE state = 'failed' ORDER BY id DESC LIMIT ?").all(limit) as Row[]).map(outboundFromRow);
+    return (this.q(`SELECT * FROM outbound WHERE state = 'failed' ORDER BY id DESC ${LIMIT}`).all(limit) as Row[]).map(outboundFromRow);
   }
   async outboundFor(learnerId: string): Promise<OutboundRow[]> {
     return (this.q("SELECT * FROM outbound WHERE learner_id = ? ORDER BY id").all(learnerId) as Row[]).map(outboundFromRow);
