@@ -46,7 +46,9 @@ describe.each(impls)("a restart during a cut-over on $name", ({ skip, open }) =>
   it.skipIf(skip)("drained, killed, started again: still draining; frozen, killed, started again: still frozen; resumed, started again: serving", async () => {
     await start();
     expect((await post("/v1/tasks", { queue: "restart" })).status).toBe(201);
-    const leased = (await (await post("/v1/claim", { queues: ["restart"], leaseSeconds: 1 })).json()) as { tasks: { id: number }[] };
+    // A long lease first: the restarts below must not outlast it while the reaper still runs (it
+    // runs while draining); it is cut to 2 s just before the freeze.
+    const leased = (await (await post("/v1/claim", { queues: ["restart"], leaseSeconds: 120 })).json()) as { tasks: { id: number; leaseToken: string }[] };
     expect(leased.tasks).toHaveLength(1);
 
     expect((await post("/admin/cutover/drain", { seconds: 0, retryAfterSeconds: 9 }, operator)).status).toBe(200);
@@ -58,6 +60,10 @@ describe.each(impls)("a restart during a cut-over on $name", ({ skip, open }) =>
     expect(claim.headers.get("retry-after")).toBe("9");
     expect((await post("/v1/tasks", { queue: "restart" })).status).toBe(201); // the drain takes every write but claims
 
+    const beat = await post(`/v1/tasks/${leased.tasks[0]!.id}/heartbeat`, { leaseToken: leased.tasks[0]!.leaseToken, leaseSeconds: 2 });
+    expect(beat.status).toBe(200);
+    const expiresAt = Date.parse(((await beat.json()) as { task: { leaseExpiresAt: string } }).task.leaseExpiresAt);
+    expect(expiresAt).toBeGreaterThan(Date.now());
     expect((await post("/admin/cutover/freeze", {}, operator)).status).toBe(200);
     await kill();
     await start();
@@ -65,8 +71,9 @@ describe.each(impls)("a restart during a cut-over on $name", ({ skip, open }) =>
     const write = await post("/v1/tasks", { queue: "restart" });
     expect(write.status).toBe(503);
     expect(((await write.json()) as { error: string }).error).toBe("cutover");
-    // The reaper stays paused: the 1 s lease expires, and its task is not handed back to ready.
-    await new Promise((r) => setTimeout(r, 1_500));
+    // The reaper stays paused: the lease has expired (or does now), and its task is not handed
+    // back to ready. The reaper runs every 50 ms here, so 1 s past the expiry it would have.
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt + 1_000 - Date.now())));
     const task = (await (await fetch(`${server!.url}/v1/tasks/${leased.tasks[0]!.id}`, { headers: agent })).json()) as { task: { state: string } };
     expect(task.task.state).toBe("running");
 
