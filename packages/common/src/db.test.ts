@@ -3,7 +3,7 @@
  * options the caller sets (a service's per-pool settings) apply beside it, not instead of it.
  */
 import { describe, expect, it } from "vitest";
-import { openPgPool, parseDatabaseUrl } from "./db.js";
+import { openPgPool, parseDatabaseUrl, refuseBareSqliteLimit } from "./db.js";
 import { available, freshSchema, PG_URL } from "./testing/index.js";
 
 const pgUp = await available("postgres", PG_URL);
@@ -25,5 +25,14 @@ describe.skipIf(!pgUp)("openPgPool", () => {
       await Promise.all([plain.end(), tuned.end()]);
       await schema.drop();
     }
+  });
+});
+
+describe("refuseBareSqliteLimit", () => {
+  it("refuses a bare bound LIMIT in every parameter style SQLite takes, and passes the cast and literals", () => {
+    for (const sql of ["SELECT 1 LIMIT ?", "SELECT 1 limit  $2", "SELECT 1 LIMIT :n", "SELECT 1 LIMIT @n", "SELECT 1\nLIMIT\t?"]) {
+      expect(() => refuseBareSqliteLimit(sql)).toThrow(/makes SQLite re-prepare the statement at every call; write LIMIT CAST\(<param> AS INTEGER\)/);
+    }
+    for (const sql of ["SELECT 1 LIMIT CAST(? AS INTEGER)", "SELECT 1 LIMIT CAST($5 AS INTEGER)", "SELECT 1 LIMIT 20", "SELECT ? AS climit"]) expect(refuseBareSqliteLimit(sql)).toBe(sql);
   });
 });

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type Database from "better-sqlite3";
-import { migrateSqlite } from "@tierstack/common";
+import { migrateSqlite, refuseBareSqliteLimit } from "@tierstack/common";
 import { sqlite as d, stored } from "./dialect.js";
 import { newLeaseToken } from "./lease-token.js";
 import { decideFailure, missed } from "./outcome.js";
@@ -23,7 +23,7 @@ const INSERT = `INSERT INTO tasks (${NEW_TASK_COLUMNS})
   VALUES (${newTaskValues(d, { queue: "$1", priority: "$2", runAtMs: "$3", maxAttempts: "$4", payload: "$5", key: "$6" })})
   ON CONFLICT DO NOTHING RETURNING *`;
 const claimSql = (many: boolean) => `UPDATE tasks SET ${claimSet(d, "$1", "$2", "$3")}
-  WHERE id IN (SELECT id FROM tasks WHERE ${claimable(d, "$4", many)} ORDER BY ${CLAIM_ORDER} LIMIT $5) RETURNING *`;
+  WHERE id IN (SELECT id FROM tasks WHERE ${claimable(d, "$4", many)} ORDER BY ${CLAIM_ORDER} LIMIT ${d.limit("$5")}) RETURNING *`;
 const COMPLETE = `UPDATE tasks SET ${completeSet(d, "$3")} WHERE id = $1 AND ${fenced(d, "$2")} RETURNING *`;
 const OUTBOX = `INSERT INTO outbox (queue, event, task_id, attempt, created_at) VALUES ($1, $2, $3, $4, ${d.now})`;
 
@@ -46,7 +46,7 @@ export class SqliteTaskStore implements TaskStore {
 
   private q(sql: string): Database.Statement {
     let s = this.stmts.get(sql);
-    if (!s) this.stmts.set(sql, (s = this.db.prepare(sql)));
+    if (!s) this.stmts.set(sql, (s = this.db.prepare(refuseBareSqliteLimit(sql))));
     return s;
   }
   private all(sql: string, values: readonly unknown[], now = Date.now()): TaskRow[] {

@@ -92,12 +92,12 @@ export function statements(d: Dialect) {
     get: "SELECT * FROM tasks WHERE id = $1",
     byKey: "SELECT * FROM tasks WHERE queue = $1 AND idempotency_key = $2",
     /** $1 queue or NULL, $2 state or NULL, $3 after id, $4 limit. */
-    list: `SELECT * FROM tasks WHERE (${d.typed("$1", "text")} IS NULL OR queue = $1) AND (${d.typed("$2", "text")} IS NULL OR state = $2) AND id > $3 ORDER BY id LIMIT $4`,
+    list: `SELECT * FROM tasks WHERE (${d.typed("$1", "text")} IS NULL OR queue = $1) AND (${d.typed("$2", "text")} IS NULL OR state = $2) AND id > $3 ORDER BY id LIMIT ${d.limit("$4")}`,
     depth: "SELECT queue, state, count(*) AS count FROM tasks WHERE state IN ('ready', 'running', 'dead') GROUP BY queue, state",
     /** $1 the cut-off time. */
     pruneTasks: "DELETE FROM tasks WHERE finished_at IS NOT NULL AND finished_at < $1 AND state IN ('completed', 'cancelled', 'dead')",
     pruneOutbox: "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1",
-    unpublished: "SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+    unpublished: `SELECT * FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT ${d.limit("$1")}`,
     /** $1 the ids (a list parameter). */
     markPublished: `UPDATE outbox SET published_at = ${now} WHERE ${d.inList("id", "$1", "bigint")} AND published_at IS NULL`,
     outboxLag: `SELECT count(*) AS n, ${d.secondsSince("min(created_at)")} AS age FROM outbox WHERE published_at IS NULL`,
