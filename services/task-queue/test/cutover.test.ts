@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentTokens } from "@tierstack/common";
+import { waitFor } from "@tierstack/common/testing";
 import type { TaskQueueApp } from "../src/app.js";
 import { OPERATOR_AGENT } from "../src/cutover-routes.js";
 import { impls, openApp } from "./helpers.js";
@@ -27,7 +28,9 @@ describe.each(impls)("cut-over drain and freeze on $name", ({ skip, open }) => {
 
   const post = (url: string, payload: unknown, headers = agent) => svc.app.inject({ method: "POST", url, headers, payload: payload as object });
   const enqueue = (queue: string) => post("/v1/tasks", { queue });
-  const claim = async (queue: string, leaseSeconds = 30) => (await post("/v1/claim", { queues: [queue], leaseSeconds })).json().tasks[0] as { id: number; leaseToken: string };
+  const claim = async (queue: string, leaseSeconds = 30) => (await post("/v1/claim", { queues: [queue], leaseSeconds })).json().tasks[0] as { id: number; leaseToken: string; leaseExpiresAt: string };
+  const mode = async () => (await svc.app.inject({ method: "GET", url: "/admin/cutover", headers: operator })).json().mode as string;
+  const task = async (id: number) => (await svc.app.inject({ method: "GET", url: `/v1/tasks/${id}`, headers: agent })).json().task as { state: string; lastError: string | null };
   const refused = (r: { statusCode: number; headers: Record<string, unknown>; json: () => { error: string; message: string; retryAfterSeconds: number } }, says: string) => {
     expect(r.statusCode).toBe(503);
     expect(r.headers["retry-after"]).toBe("7");
@@ -47,7 +50,8 @@ describe.each(impls)("cut-over drain and freeze on $name", ({ skip, open }) => {
     await enqueue("drain");
     const held = await claim("drain");
     const draining = post("/admin/cutover/drain", { seconds: 20, retryAfterSeconds: 7 }, operator);
-    await new Promise((r) => setTimeout(r, 300));
+    // The drain answers only once the lease is finished: wait until it has set the mode.
+    await waitFor(async () => (await mode()) === "draining", { what: "the drain to set the mode" });
     refused(await post("/v1/claim", { queues: ["drain"] }), "draining for a cut-over");
     expect((await post(`/v1/tasks/${held.id}/heartbeat`, { leaseToken: held.leaseToken })).statusCode).toBe(200);
     expect((await enqueue("drain")).statusCode).toBe(201);
@@ -74,7 +78,8 @@ describe.each(impls)("cut-over drain and freeze on $name", ({ skip, open }) => {
 
   it.skipIf(skip)("freeze: what was acknowledged is in the store and nothing changes after; every write is refused, reads are not, the reaper waits", async () => {
     await enqueue("frozen");
-    const expiring = await claim("frozen", 1);
+    // Long enough that the reaper cannot take it before the freeze (which first waits for the racing writes) pauses the reaper.
+    const expiring = await claim("frozen", 5);
     await enqueue("frozen-dead");
     // Writes racing the freeze: each is either acknowledged and stored, or refused and absent.
     const racing = Array.from({ length: 40 }, (_, i) => post("/v1/tasks", { queue: "frozen-race", idempotencyKey: `race-${i}` }));
@@ -96,17 +101,18 @@ describe.each(impls)("cut-over drain and freeze on $name", ({ skip, open }) => {
     refused(await post(`/v1/tasks/${expiring.id}/fail`, { leaseToken: expiring.leaseToken, error: "x" }), "frozen");
     refused(await post(`/v1/tasks/${expiring.id}/cancel`, undefined), "frozen");
     refused(await post(`/v1/dead/${expiring.id}/requeue`, undefined), "frozen");
-    // Past its 1 s lease the task stays running: the reaper does not write during the freeze.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Past its lease (by 20 reaper intervals of 50 ms) the task stays running: the reaper does not write during the freeze.
+    const expiresAt = Date.parse(expiring.leaseExpiresAt);
+    expect(Number.isFinite(expiresAt)).toBe(true);
+    await waitFor(() => Date.now() > expiresAt + 1000, { what: "the lease to be 1 s past its expiry" });
     const get = await svc.app.inject({ method: "GET", url: `/v1/tasks/${expiring.id}`, headers: agent });
     expect(get.statusCode).toBe(200);
     expect(get.json().task.state).toBe("running");
     expect(await stored()).toEqual(atFreeze);
 
     expect((await post("/admin/cutover/resume", {}, operator)).json().mode).toBe("serving");
-    await new Promise((r) => setTimeout(r, 500));
-    const reaped = (await svc.app.inject({ method: "GET", url: `/v1/tasks/${expiring.id}`, headers: agent })).json().task;
-    expect(reaped).toMatchObject({ state: "ready", lastError: "lease expired" });
+    await waitFor(async () => (await task(expiring.id)).state === "ready", { what: "the reaper to reclaim the expired lease after the resume" });
+    expect(await task(expiring.id)).toMatchObject({ state: "ready", lastError: "lease expired" });
     expect((await enqueue("frozen")).statusCode).toBe(201);
   });
 });

@@ -25,7 +25,7 @@ describe.skipIf(pgImpl.skip)("PostgreSQL wake-ups are per schema", () => {
     b.store.onWake((q) => wokeB.push(q));
     await a.store.enqueue([{ queue: "only-a", payload: null, priority: 0, maxAttempts: 1 }]);
     await b.store.enqueue([{ queue: "only-b", payload: null, priority: 0, maxAttempts: 1 }]);
-    await waitFor(() => wokeA.includes("only-a") && wokeB.includes("only-b"), { what: "each schema's own wake-up", timeoutMs: 2000, intervalMs: 25 });
+    await waitFor(() => wokeA.includes("only-a") && wokeB.includes("only-b"), { what: "each schema's own wake-up", intervalMs: 25 });
     // Give a wrong wake-up (the other schema's notification) the time to arrive, if one were coming.
     await new Promise((r) => setTimeout(r, 200));
     expect(wokeA).toContain("only-a");

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { AgentTokens, openTokenStore } from "@tierstack/common";
+import { waitFor } from "@tierstack/common/testing";
 import { client, startServer, type ServerProcess } from "./helpers.js";
 
 // src/server.ts as a process: creates the SQLite file's directory, says where events go, and on
@@ -25,8 +26,12 @@ describe("task-queue server process", () => {
     const api = client(server.url, token);
     expect((await api.post("/v1/tasks", { queue: "s" })).status).toBe(201);
     const t = (await api.post("/v1/claim", { queues: ["s"] })).body.tasks[0];
+    // Claim passes so far: a long poll observes task_queue_claim_duration_seconds once before it waits.
+    const claimPasses = async () => Number(/task_queue_claim_duration_seconds_count\{[^}]*\} (\d+)/.exec(await (await fetch(`${server!.url}/metrics`)).text())?.[1] ?? 0);
+    const before = await claimPasses();
     const waiting = api.post("/v1/claim", { queues: ["s"], waitMs: 20_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    // SIGTERM only once the long poll is waiting in the server (sent earlier, the claim would be refused with 503).
+    await waitFor(async () => (await claimPasses()) > before, { what: "the long poll to reach its wait" });
     const exited = new Promise<number | null>((r) => server!.proc.once("exit", (code) => r(code)));
     const started = Date.now();
     server.proc.kill("SIGTERM");
