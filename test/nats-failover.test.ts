@@ -204,7 +204,11 @@ describe.skipIf(!bin)("NATS JetStream cluster from the rendered configuration: a
     expect(before.config.num_replicas).toBe(3);
     expect((before.cluster?.replicas ?? []).length).toBe(2);
 
-    // Four publishers, each message retried under its Nats-Msg-Id until acknowledged.
+    // Four publishers, each message retried under its Nats-Msg-Id until acknowledged. While the
+    // stream elects a new leader a publish fails at once ("no responders"), and on a loaded box the
+    // election can take many seconds: each message gets a wall-clock deadline, not an attempt count.
+    // A message is retried even after `running` is cleared, so one that was stored is also acked.
+    const MESSAGE_DEADLINE_MS = 60_000;
     const acked = new Set<string>();
     let down = false;
     let ackedWhileDown = 0;
@@ -214,8 +218,8 @@ describe.skipIf(!bin)("NATS JetStream cluster from the rendered configuration: a
     const publisher = async (p: number) => {
       for (let i = 0; running; i++) {
         const id = `p${p}-${i}`;
-        for (let attempt = 0; ; attempt++) {
-          if (attempt >= 100) throw new Error(`${id}: not acknowledged after 100 attempts`);
+        const started = Date.now();
+        for (let attempt = 1; ; attempt++) {
           try {
             const ack = await js.publish(`failover.p${p}`, id, { msgID: id, timeout: 2000 });
             // A duplicate ack means an earlier attempt was stored: acknowledged once, still.
@@ -223,14 +227,21 @@ describe.skipIf(!bin)("NATS JetStream cluster from the rendered configuration: a
             acked.add(id);
             if (down) ackedWhileDown++;
             break;
-          } catch {
+          } catch (err) {
             failedAttempts++;
+            const elapsed = Date.now() - started;
+            if (elapsed >= MESSAGE_DEADLINE_MS) {
+              throw new Error(`${id}: not acknowledged within ${MESSAGE_DEADLINE_MS} ms (${attempt} attempts over ${elapsed} ms, ${down ? "leader down" : "all nodes up"}); last error: ${(err as Error).message}`);
+            }
             await sleep(100);
           }
         }
       }
     };
     const loops = Array.from({ length: 4 }, (_, p) => publisher(p));
+    // A publisher that gives up is reported by Promise.all(loops) below, not as an unhandled rejection
+    // while the test is still waiting on a condition.
+    for (const l of loops) l.catch(() => undefined);
     let victim: LocalNode;
     try {
       await kit.waitFor(() => acked.size >= 400, { what: "acks before the kill", timeoutMs: 15_000 });
@@ -260,7 +271,7 @@ describe.skipIf(!bin)("NATS JetStream cluster from the rendered configuration: a
     expect(msgs.every((m) => m.data === m.msgId)).toBe(true);
     expect(ackedWhileDown).toBeGreaterThanOrEqual(300);
     console.info(`[nats-failover] killed ${victim.name} (stream leader): ${acked.size} acked, ${ackedWhileDown} while down, ${failedAttempts} failed attempts retried, ${duplicateAcks} duplicate acks`);
-  }, 90_000);
+  }, 150_000);
 
   it("the task queue's outbox relay publishes through the cluster during a kill; every outbox event arrives exactly once", async () => {
     const stream = "TQ_FAILOVER";

@@ -27,8 +27,17 @@ export async function tokenDb() {
   };
 }
 
+/**
+ * Test gateways check their replicas often (every 200 ms) but give a ping 10 s to answer: one failed or
+ * late ping marks a replica dead (its sessions then get 404, a namespace without a live replica 503), and
+ * on a loaded CI box a replica process can stall past the 1 s default. A killed replica still refuses the
+ * ping at once, so death is noticed within a round. A test that means to exercise the ping timeout sets
+ * GATEWAY_HEALTH_TIMEOUT_MS itself.
+ */
+export const TEST_HEALTH_ENV = { GATEWAY_HEALTH_INTERVAL_MS: "200", GATEWAY_HEALTH_TIMEOUT_MS: "10000" } as const;
+
 export function configFor(shards: Record<string, unknown>, env: Record<string, string> = {}): GatewayConfig {
-  return readConfig({ GATEWAY_SHARDS: JSON.stringify(shards), TOKENS_DATABASE_URL: "sqlite::memory:", LOG_LEVEL: "silent", GATEWAY_HEALTH_INTERVAL_MS: "200", ...env });
+  return readConfig({ GATEWAY_SHARDS: JSON.stringify(shards), TOKENS_DATABASE_URL: "sqlite::memory:", LOG_LEVEL: "silent", ...TEST_HEALTH_ENV, ...env });
 }
 
 export async function startInProcess(config: GatewayConfig, tokens: AgentTokens, registry: SessionRegistry = new MemorySessionRegistry(config.sessionTtlSeconds * 1000), port = 0) {

@@ -18,7 +18,7 @@ import net from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inCI, startPrivateRedis, waitFor, type PrivateServer } from "@tierstack/common/testing";
-import { pidOf, rawPost, sdkClient, textOf, tokenDb } from "./helpers.js";
+import { TEST_HEALTH_ENV, pidOf, rawPost, sdkClient, textOf, tokenDb } from "./helpers.js";
 import { startGateway, startReplica, type Proc } from "./peers.js";
 
 function redisServerInstalled(): boolean {
@@ -106,7 +106,7 @@ describe.skipIf(!redisInstalled)("a gateway replica lost mid-session (sessions i
       TOKENS_DATABASE_URL: db.url,
       REDIS_URL: (redis as PrivateServer).url,
       GATEWAY_REDIS_PREFIX: prefix,
-      GATEWAY_HEALTH_INTERVAL_MS: "200",
+      ...TEST_HEALTH_ENV, // a 200 ms interval, a 10 s ping timeout (helpers.ts)
       PORT: "0",
     };
     const [a, b] = await Promise.all([startGateway(env), startGateway(env)]);

@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { REDIS_URL, available } from "@tierstack/common/testing";
-import { configFor, pidOf, rawPost, sdkClient, startInProcess, textOf, tokenDb } from "./helpers.js";
+import { TEST_HEALTH_ENV, configFor, pidOf, rawPost, sdkClient, startInProcess, textOf, tokenDb } from "./helpers.js";
 import { startGateway, startReplica, type Proc } from "./peers.js";
 
 const redisUp = await available("redis", REDIS_URL);
@@ -50,6 +50,9 @@ describe.skipIf(!redisUp)("Redis session registry across gateway processes", () 
       TOKENS_DATABASE_URL: db.url,
       REDIS_URL,
       GATEWAY_REDIS_PREFIX: prefix,
+      // The default 2 s interval, but a 10 s ping timeout: a replica stalled past 1 s on a loaded box
+      // would be marked dead and the session's owner lost (helpers.ts).
+      GATEWAY_HEALTH_TIMEOUT_MS: TEST_HEALTH_ENV.GATEWAY_HEALTH_TIMEOUT_MS,
       PORT: "0",
     };
     const [a, b] = await Promise.all([startGateway(env), startGateway(env)]);
