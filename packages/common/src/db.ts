@@ -157,15 +157,17 @@ export function openSqlite(path: string, opts: { synchronous?: SqliteSynchronous
 /**
  * SQLite re-prepares a statement on the first step after each new binding of a value that "might
  * influence the choice of query plan" (https://sqlite.org/c3ref/prepare.html). A bare bound LIMIT
- * is one, in the SQLite that better-sqlite3 12 bundles (3.51); behind a cast it is not. Measured
- * on the brain's store at 64,000 inbox rows: its pending read cost 113 µs of CPU per call with
- * `LIMIT ?` and 54 µs with `LIMIT CAST(? AS INTEGER)`; the task queue's SQLite store ran 1.3-2.2× the
- * claim-complete cycles per second with the cast (bench/queue/RESULTS.md). The stores prepare every statement
- * through this check, so a statement added later cannot bring a bare one back.
+ * is one, in the SQLite that better-sqlite3 12 bundles (3.51); behind a cast it is not. Measured on
+ * the brain's store at 64,000 inbox rows: its pending read cost 113 µs of CPU per call with
+ * `LIMIT ?` and 54 µs with the cast (bench/brain/RESULTS.md; the task queue's SQLite store in
+ * bench/queue/RESULTS.md). Both SQLite stores write a bound LIMIT with `sqliteLimit` and prepare
+ * every statement through `refuseBareSqliteLimit`, so a statement added later cannot bring a bare
+ * one back.
  */
+export const sqliteLimit = (param: string): string => `CAST(${param} AS INTEGER)`;
 const BARE_LIMIT = /\bLIMIT\s+[?$:@]/i;
 export function refuseBareSqliteLimit(sql: string): string {
-  if (BARE_LIMIT.test(sql)) throw new Error(`a bare bound LIMIT makes SQLite re-prepare the statement at every call; write LIMIT CAST(<param> AS INTEGER): ${sql}`);
+  if (BARE_LIMIT.test(sql)) throw new Error(`a bare bound LIMIT makes SQLite re-prepare the statement at every call; write LIMIT CAST(<param> AS INTEGER) (sqliteLimit): ${sql}`);
   return sql;
 }
 

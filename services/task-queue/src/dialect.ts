@@ -1,4 +1,4 @@
-import { decodeText, encodeText } from "@tierstack/common";
+import { decodeText, encodeText, sqliteLimit } from "@tierstack/common";
 
 /**
  * What differs between the two stores' SQL, and nothing else: column types, how "now" and
@@ -65,12 +65,7 @@ export interface Dialect {
   /** `expr` is one of the values of a list parameter (bind it with `list`). */
   inList(expr: string, param: string, pgType: string): string;
   list(values: readonly unknown[]): unknown;
-  /**
-   * A bound LIMIT. SQLite re-prepares a statement at each new binding of a value that "might
-   * influence the choice of query plan" (https://sqlite.org/c3ref/prepare.html), and a bare bound
-   * LIMIT is one; behind a cast it is not (measured on the brain's store: a read with a bare
-   * `LIMIT ?` cost twice the CPU of the same read with the cast).
-   */
+  /** A bound LIMIT (on SQLite behind a cast: the kit's sqliteLimit says why). */
   limit(param: string): string;
   /** Appended to a SELECT that picks rows to change: concurrent pickers skip each other's rows. */
   readonly skipLocked: string;
@@ -98,7 +93,7 @@ export const sqlite: Dialect = {
   inList: (expr, param) => `${expr} IN (SELECT value FROM json_each(${param}))`,
   // The elements are compared with stored values: encoded as every bound string is.
   list: (values) => JSON.stringify(stored.param(values)),
-  limit: (param) => `CAST(${param} AS INTEGER)`,
+  limit: sqliteLimit,
   skipLocked: "",
   iso,
   json: (v) => (v === null || v === undefined ? null : (JSON.parse(String(v)) as unknown)),

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import { open, type FileHandle } from "node:fs/promises";
-import { migrateSqlite, openSqlite, refuseBareSqliteLimit } from "@tierstack/common";
+import { migrateSqlite, openSqlite, refuseBareSqliteLimit, sqliteLimit } from "@tierstack/common";
 import { sqliteMigrations } from "./schema.js";
 import { deadLetterFromRow, deadLetterKey, decodeValue, encodeParams, inboundFromRow, learnerFromRow, outboundFromRow, PENDING_SQL, usageFromRow, type Row } from "./rows.js";
 import {
@@ -16,8 +16,8 @@ import {
   type UsageRow, type UsageTotals, type Work,
 } from "./types.js";
 
-/** A bound LIMIT goes behind a cast (refuseBareSqliteLimit in the kit says why). */
-const LIMIT = "LIMIT CAST(? AS INTEGER)";
+/** A bound LIMIT goes behind a cast (the kit's sqliteLimit says why). */
+const LIMIT = `LIMIT ${sqliteLimit("?")}`;
 const PENDING_SQLITE = PENDING_SQL.replace(/\$(\d)/g, "?").replace(/LIMIT \?$/, LIMIT);
 
 /**
