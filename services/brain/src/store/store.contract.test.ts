@@ -164,6 +164,27 @@ describe.each(targets)("BrainStore contract: $name", (target) => {
     expect(await store.backlog()).toBe(0);
   });
 
+  it("a claim takes run-out leases and free learners together, longest waiting first, never a live lease", async () => {
+    const opts = { learners: 1, batch: 10, historyRows: 4, day: "2026-11-22" };
+    await store.storeInbound([msg("wamid.run1", "447700900031")], [], [], T0); // waits longest, then its worker dies
+    const dead = await store.claimLearner("dead", T0, 1000);
+    await store.storeInbound([msg("wamid.run2", "447700900032")], [], [], T0 + 10); // free, waiting since later
+    await store.storeInbound([msg("wamid.run3", "447700900033")], [], [], T0 + 20); // leased and alive
+    const live = (await store.claimWork("live", T0 + 20, 60_000, opts))[0];
+    expect(live?.learner.phone).toBe("447700900032"); // the dead worker's lease still holds at T0 + 20
+    await store.releaseLearner(live!.learner.id, "live");
+    const alive = (await store.claimWork("alive", T0 + 30, 60_000, { ...opts, learners: 3 })).map((w) => w.learner.phone);
+    expect(alive).toEqual(["447700900032", "447700900033"]);
+    // run1's lease runs out: it comes first (it waited longest), then nothing else is claimable.
+    const after = await store.claimWork("next", T0 + 1500, 60_000, { ...opts, learners: 3 });
+    expect(after.map((w) => w.learner.id)).toEqual([dead!.learner.id]);
+    expect(after[0]!.pending.map((m) => m.waId)).toEqual(["wamid.run1"]);
+    for (const w of [...after, ...(await Promise.all([store.learnerByPhone("447700900032"), store.learnerByPhone("447700900033")])).map((l) => ({ learner: l! }))]) {
+      for (const m of await store.pendingFor(w.learner.id, 10)) await store.completeInbound(m.id, "done");
+    }
+    expect(await store.backlog()).toBe(0);
+  });
+
   it("records several replies at once: one result per record in order, an existing key wins", async () => {
     const a = await store.signUp("447700900041", T0);
     const b = await store.signUp("447700900042", T0);
