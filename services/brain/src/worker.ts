@@ -33,6 +33,14 @@ const BATCH = 20;
 const CLAIM_MAX = 64;
 /** After a claim that found nothing, idle loops wait this long (or for a wake) before the next claim. */
 const IDLE_GAP_MS = 200;
+/**
+ * After a claim that got fewer learners than it asked for, the next one starts no sooner than
+ * this after it began: loops that fall idle and wakes that arrive meanwhile join it. Without the
+ * gap the claims followed the webhook batches (~2 learners each, ~470 claims a second at
+ * 1,000 msg/s on SQLite, each a write transaction); with it a claim takes ~10 and a reply waits
+ * at most this much more for its claim (bench/brain/RESULTS.md).
+ */
+const CLAIM_GAP_MS = 10;
 
 /** What `GET /admin/workers` shows: held (no new claims) and how many loops still hold a learner. */
 export interface WorkersState {
@@ -75,6 +83,8 @@ export class InboxWorkers implements WorkerSwitch {
   private wakes = 0;
   /** `wakes` when the claim in flight began. */
   private claimWakes = 0;
+  /** When the last claim that was not full began (performance.now(); 0: the last one was full). */
+  private partialAt = 0;
 
   private readonly replier: Replier;
 
@@ -179,7 +189,7 @@ export class InboxWorkers implements WorkerSwitch {
         // Thousands of idle loops each polling would claim thousands of times a second: after an
         // empty claim, only a wake (new inbound here) or the gap's end lets the next one run.
         if (this.emptyAt && performance.now() - this.emptyAt < IDLE_GAP_MS) return undefined;
-        this.claiming = this.claimBatch(Math.min(CLAIM_MAX, Math.max(1, this.waiting))).finally(() => {
+        this.claiming = this.pacedClaim().finally(() => {
           this.claiming = undefined;
         });
         const full = await this.claiming;
@@ -190,14 +200,24 @@ export class InboxWorkers implements WorkerSwitch {
     }
   }
 
+  /** The next claim, CLAIM_GAP_MS after a partial one began, for as many loops as wait by then. */
+  private async pacedClaim(): Promise<boolean> {
+    const wait = this.partialAt ? this.partialAt + CLAIM_GAP_MS - performance.now() : 0;
+    if (wait > 0) await new Promise<void>((r) => setTimeout(r, wait));
+    if (this.holding || this.stopping) return false;
+    return this.claimBatch(Math.min(CLAIM_MAX, Math.max(1, this.waiting)));
+  }
+
   /** Claim up to n learners into the queue; true when it got all n (there may be more). */
   private async claimBatch(n: number): Promise<boolean> {
+    const began = performance.now();
     const t = this.ctx.now();
     const wakes = (this.claimWakes = this.wakes);
     const got = await this.ctx.store.claimWork(`${this.instance}:${++this.claims}`, t, this.ctx.leaseMs, { learners: n, batch: BATCH, historyRows: HISTORY_ROWS, day: utcDay(t) });
     // Empty, and no wake came while it ran (that wake's message may have committed after this claim's snapshot).
     this.emptyAt = got.length || wakes !== this.wakes ? 0 : performance.now();
     this.claimed.push(...got);
+    this.partialAt = got.length >= n ? 0 : began;
     return got.length >= n;
   }
 

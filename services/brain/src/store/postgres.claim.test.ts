@@ -65,4 +65,21 @@ describe.runIf(pgUp)("PgBrainStore claim cost", () => {
     expect(large.rows).toBe(16);
     expect(large.hits, `buffers: ${small.hits} behind 2,000 pending, ${large.hits} behind 16,000`).toBeLessThan(small.hits * 1.5);
   });
+
+  it("chooses through learners_free and learners_leased (schema v5), never a scan of every learner", async () => {
+    interface Node { "Node Type": string; "Relation Name"?: string; "Index Name"?: string; "Subplan Name"?: string; Plans?: Node[] }
+    const r = await pool.query(`EXPLAIN (FORMAT JSON) ${CLAIM_SQL}`, ["test", T0 + 10, T0 + 10 + LEASE_MS, 8, 10, "2026-12-02", 16]);
+    const root = (r.rows[0] as { "QUERY PLAN": { Plan: Node }[] })["QUERY PLAN"][0]!.Plan;
+    const scans = new Map<string, string[]>();
+    const walk = (n: Node, cte: string | undefined) => {
+      const at = n["Subplan Name"]?.startsWith("CTE ") ? n["Subplan Name"].slice(4) : cte;
+      if (n["Relation Name"] === "learners" && (at === "f" || at === "e")) scans.set(at, [...(scans.get(at) ?? []), `${n["Node Type"]} ${n["Index Name"] ?? ""}`.trim()]);
+      for (const c of n.Plans ?? []) walk(c, at);
+    };
+    walk(root, undefined);
+    expect(Object.fromEntries(scans), JSON.stringify(root, null, 1).slice(0, 4000)).toEqual({
+      f: [expect.stringMatching(/^Index (Only )?Scan learners_free$/)],
+      e: [expect.stringMatching(/^Index (Only )?Scan learners_leased$/)],
+    });
+  });
 });

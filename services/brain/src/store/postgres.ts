@@ -17,17 +17,34 @@ import {
 } from "./types.js";
 
 /**
- * claimWork's one statement: lease up to $7 learners (learners_claimable) and read what answering
+ * The CTEs f, e and c that choose a claim's learners: up to `limit` free learners (learners_free)
+ * and up to `limit` whose lease ran out before `now` (learners_leased, schema v5; the first to run
+ * out first: ordered by the index, so the planner cannot trade it for a scan of every learner), each locked
+ * with SKIP LOCKED (replicas claiming at the same instant take different learners), merged into
+ * c (id, xmin) longest waiting first. Neither scan steps over a learner in flight; the rows of f
+ * and e past the limit stay locked only until the statement's commit.
+ */
+const claimable = (now: string, limit: string) => `f AS (
+     SELECT l.id, l.next_pending, l.xmin::text AS x FROM learners l
+     WHERE l.next_pending IS NOT NULL AND l.lease_owner IS NULL AND l.lease_until < ${now}
+     ORDER BY l.next_pending LIMIT ${limit}
+     FOR UPDATE SKIP LOCKED
+   ), e AS (
+     SELECT l.id, l.next_pending, l.xmin::text AS x FROM learners l
+     WHERE l.next_pending IS NOT NULL AND l.lease_owner IS NOT NULL AND l.lease_until < ${now}
+     ORDER BY l.lease_until LIMIT ${limit}
+     FOR UPDATE SKIP LOCKED
+   ), c AS (
+     SELECT id, x FROM (SELECT * FROM f UNION ALL SELECT * FROM e) fe ORDER BY next_pending LIMIT ${limit}
+   )`;
+
+/**
+ * claimWork's one statement: lease up to $7 learners (claimable) and read what answering
  * them needs. The UPDATE finds its rows by primary key through one array: joined with c, the
  * generic plan (c estimated at hundreds of rows from LIMIT $7) hashed a sequential scan of every
  * learner instead (measured: 902 of the statement's 2,668 buffers at 16,000 learners; more with bloat).
  */
-export const CLAIM_SQL = `WITH c AS (
-     SELECT l.id, l.xmin::text AS x FROM learners l
-     WHERE l.next_pending IS NOT NULL AND l.lease_until < $2
-     ORDER BY l.next_pending LIMIT $7
-     FOR UPDATE SKIP LOCKED
-   ), u AS (
+export const CLAIM_SQL = `WITH ${claimable("$2", "$7")}, u AS (
      UPDATE learners SET lease_owner = $1, lease_until = $3
      WHERE learners.id = ANY((SELECT array_agg(id) FROM c)::text[]) AND learners.lease_until < $2
      RETURNING learners.*
@@ -380,16 +397,11 @@ export class PgBrainStore implements BrainStore {
 
   async claimLearner(owner: string, now: number, leaseMs: number): Promise<Claim | undefined> {
     // One statement: the learner waiting longest among those with something pending and no live
-    // lease (learners_claimable, schema v3); locked with SKIP LOCKED (replicas claiming at the same
-    // instant take different learners) and leased until now + leaseMs, which keeps every other
+    // lease (claimable: learners_free and learners_leased, schema v5); locked with SKIP LOCKED
+    // (replicas claiming at the same instant take different learners) and leased until now + leaseMs, which keeps every other
     // replica off it after the commit. No inbox row is read or locked.
     const r = await this.one(
-      `WITH c AS (
-         SELECT l.id FROM learners l
-         WHERE l.next_pending IS NOT NULL AND l.lease_until < $2
-         ORDER BY l.next_pending LIMIT 1
-         FOR UPDATE SKIP LOCKED
-       )
+      `WITH ${claimable("$2", "1")}
        UPDATE learners SET lease_owner = $1, lease_until = $3 FROM c WHERE learners.id = c.id AND learners.lease_until < $2
        RETURNING learners.*`,
       [owner, now, now + leaseMs],
@@ -401,9 +413,10 @@ export class PgBrainStore implements BrainStore {
     // each one's first message needs. The reads run on the statement's snapshot, taken before the
     // lock: if a learner row changed in between (another replica claimed, answered and released it
     // meanwhile: xmin of the locked version ≠ xmin in the snapshot), they may be stale and are read
-    // again. The scan reads learners_claimable only (learners with something pending, in the order
-    // they started waiting): its cost follows the learners asked for plus those leased right now,
-    // not the backlog (before schema v3 it joined the pending inbox with the learners).
+    // again. The scans read claimable learners only (schema v5: free ones in the order they
+    // started waiting, and leases that ran out): the cost follows the learners asked for, not the
+    // backlog (before schema v3 it joined the pending inbox with the learners) nor what is in
+    // flight (before v5 it stepped over every leased learner).
     const params = [owner, now, now + leaseMs, opts.batch, opts.historyRows, opts.day, opts.learners];
     const res = await this.runPlanned(CLAIM_SQL, params);
     return Promise.all((res.rows as Row[]).map(async (r): Promise<Work> => {
@@ -449,8 +462,12 @@ export class PgBrainStore implements BrainStore {
     return r.rowCount === 1;
   }
   async backlog(): Promise<number> {
-    // The maintained counts (schema v3), read through learners_claimable: learners with something pending only.
-    const r = await this.one("SELECT COALESCE(sum(pending_count), 0)::bigint AS n FROM learners WHERE next_pending IS NOT NULL", []);
+    // The maintained counts (schema v3) of learners with something pending only (schema v5's two indexes).
+    const r = await this.one(
+      `SELECT (SELECT COALESCE(sum(pending_count), 0) FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NULL)
+            + (SELECT COALESCE(sum(pending_count), 0) FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NOT NULL) AS n`,
+      [],
+    );
     return Number(r?.n ?? 0);
   }
 

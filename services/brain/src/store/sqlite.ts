@@ -19,6 +19,16 @@ import {
 /** A bound LIMIT goes behind a cast (the kit's sqliteLimit says why). */
 const LIMIT = `LIMIT ${sqliteLimit("?")}`;
 const PENDING_SQLITE = PENDING_SQL.replace(/\$(\d)/g, "?").replace(/LIMIT \?$/, LIMIT);
+/** The claim's choice (claimSome): free learners and run-out leases, each through its own index. */
+export const CLAIMABLE_SQLITE = `SELECT id FROM (
+    SELECT * FROM (SELECT id, next_pending FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NULL AND lease_until < ? ORDER BY next_pending ${LIMIT})
+    UNION ALL
+    SELECT * FROM (SELECT id, next_pending FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NOT NULL AND lease_until < ? ORDER BY lease_until ${LIMIT})
+  ) ORDER BY next_pending ${LIMIT}`;
+/** The backlog gauge: the maintained counts of free and of leased learners, each through its partial index. */
+const BACKLOG_SQL = `SELECT
+    (SELECT COALESCE(SUM(pending_count), 0) FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NULL)
+  + (SELECT COALESCE(SUM(pending_count), 0) FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NOT NULL) AS n`;
 
 /**
  * A prepared statement that binds through the text codec (rows.ts): parameters encoded, rows
@@ -237,12 +247,14 @@ export class SqliteBrainStore implements BrainStore {
   async claimLearner(owner: string, now: number, leaseMs: number): Promise<Claim | undefined> {
     return (await this.claimSome(owner, now, leaseMs, 1))[0];
   }
-  /** Lease up to n learners with something pending and no live lease, oldest waiting first (learners_claimable). */
+  /**
+   * Lease up to n learners with something pending and no live lease, longest waiting first: the
+   * first n free learners (learners_free) and the first n whose lease ran out (learners_leased,
+   * schema v5), merged. Neither read steps over a learner that is in flight.
+   */
   private claimSome(owner: string, now: number, leaseMs: number, n: number): Promise<Claim[]> {
     const tx = this.db.transaction(() => {
-      const ids = this.q(
-        `SELECT id FROM learners WHERE next_pending IS NOT NULL AND lease_until < ? ORDER BY next_pending ${LIMIT}`,
-      ).all(now, n) as { id: string }[];
+      const ids = this.q(CLAIMABLE_SQLITE).all(now, n, now, n, n) as { id: string }[];
       return ids.map(({ id }) => {
         const row = this.q("UPDATE learners SET lease_owner = ?, lease_until = ? WHERE id = ? RETURNING *").get(owner, now + leaseMs, id) as Row;
         return { learner: learnerFromRow(row), owner };
@@ -284,8 +296,8 @@ export class SqliteBrainStore implements BrainStore {
     return (await this.write(() => this.q("UPDATE learners SET lease_until = ? WHERE id = ? AND lease_owner = ?").run(now + leaseMs, learnerId, owner))).changes === 1;
   }
   async backlog(): Promise<number> {
-    // The maintained counts (schema v3), read through learners_claimable: learners with something pending only.
-    return Number((this.q("SELECT COALESCE(SUM(pending_count), 0) AS n FROM learners WHERE next_pending IS NOT NULL").get() as { n: number }).n);
+    // The maintained counts (schema v3) of learners with something pending only (schema v5's two indexes).
+    return Number((this.q(BACKLOG_SQL).get() as { n: number }).n);
   }
 
   async status(messageId: string): Promise<StatusRow | undefined> {
