@@ -14,6 +14,7 @@
  * has no idempotency key.
  */
 import { randomUUID } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import { redactPhone } from "@tierstack/common";
 import { utcDay } from "./decide.js";
 import { HISTORY_ROWS, Replier, type Context, type Handled, type ReplyContext } from "./reply.js";
@@ -203,7 +204,7 @@ export class InboxWorkers implements WorkerSwitch {
   /** The next claim, CLAIM_GAP_MS after a partial one began, for as many loops as wait by then. */
   private async pacedClaim(): Promise<boolean> {
     const wait = this.partialAt ? this.partialAt + CLAIM_GAP_MS - performance.now() : 0;
-    if (wait > 0) await new Promise<void>((r) => setTimeout(r, wait));
+    if (wait > 0) await delay(wait);
     if (this.holding || this.stopping) return false;
     return this.claimBatch(Math.min(CLAIM_MAX, Math.max(1, this.waiting)));
   }

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { migratePostgres, openPgPool, parseDatabaseUrl } from "@tierstack/common";
 import { postgresMigrations } from "./schema.js";
-import { deadLetterFromRow, deadLetterKey, decodeValue, encodeParams, inboundFromRow, learnerFromRow, outboundFromRow, PENDING_SQL, usageFromRow, type Row } from "./rows.js";
+import { BACKLOG_SQL, deadLetterFromRow, deadLetterKey, decodeValue, encodeParams, inboundFromRow, learnerFromRow, outboundFromRow, PENDING_SQL, usageFromRow, type Row } from "./rows.js";
 import {
   clip, statusRank,
   type BrainStore, type Claim, type DeadLetter, type DeadLetterInput, type HistoryEntry, type InboundInput, type InboundMessage, type Learner,
@@ -19,9 +19,9 @@ import {
 /**
  * The CTEs f, e and c that choose a claim's learners: up to `limit` free learners (learners_free)
  * and up to `limit` whose lease ran out before `now` (learners_leased, schema v5; the first to run
- * out first: ordered by the index, so the planner cannot trade it for a scan of every learner), each locked
- * with SKIP LOCKED (replicas claiming at the same instant take different learners), merged into
- * c (id, xmin) longest waiting first. Neither scan steps over a learner in flight; the rows of f
+ * out first: in the index's order, so the planner cannot trade it for a scan of every learner),
+ * each locked with SKIP LOCKED (replicas claiming at the same instant take different learners),
+ * merged into c (id, xmin) longest waiting first. Neither scan steps over a learner in flight; the rows of f
  * and e past the limit stay locked only until the statement's commit.
  */
 const claimable = (now: string, limit: string) => `f AS (
@@ -398,8 +398,8 @@ export class PgBrainStore implements BrainStore {
   async claimLearner(owner: string, now: number, leaseMs: number): Promise<Claim | undefined> {
     // One statement: the learner waiting longest among those with something pending and no live
     // lease (claimable: learners_free and learners_leased, schema v5); locked with SKIP LOCKED
-    // (replicas claiming at the same instant take different learners) and leased until now + leaseMs, which keeps every other
-    // replica off it after the commit. No inbox row is read or locked.
+    // (replicas claiming at the same instant take different learners) and leased until now +
+    // leaseMs, which keeps every other replica off it after the commit. No inbox row is read or locked.
     const r = await this.one(
       `WITH ${claimable("$2", "1")}
        UPDATE learners SET lease_owner = $1, lease_until = $3 FROM c WHERE learners.id = c.id AND learners.lease_until < $2
@@ -462,12 +462,7 @@ export class PgBrainStore implements BrainStore {
     return r.rowCount === 1;
   }
   async backlog(): Promise<number> {
-    // The maintained counts (schema v3) of learners with something pending only (schema v5's two indexes).
-    const r = await this.one(
-      `SELECT (SELECT COALESCE(sum(pending_count), 0) FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NULL)
-            + (SELECT COALESCE(sum(pending_count), 0) FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NOT NULL) AS n`,
-      [],
-    );
+    const r = await this.one(BACKLOG_SQL, []);
     return Number(r?.n ?? 0);
   }
 

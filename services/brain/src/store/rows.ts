@@ -70,6 +70,14 @@ export const PENDING_SQL = `
   FROM inbox i LEFT JOIN outbound o ON o.key = 'reply:' || i.wa_id
   WHERE i.learner_id = $1 AND i.state = 'pending' ORDER BY i.id LIMIT $2`;
 
+/**
+ * The backlog gauge: the maintained counts (schema v3) of learners with something pending, free
+ * and leased summed apart so that each sum reads its own partial index (schema v5); no parameters.
+ */
+export const BACKLOG_SQL = `SELECT
+    (SELECT COALESCE(sum(pending_count), 0) FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NULL)
+  + (SELECT COALESCE(sum(pending_count), 0) FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NOT NULL) AS n`;
+
 
 export function inboundFromRow(r: Row): InboundMessage {
   const m: InboundMessage = {
