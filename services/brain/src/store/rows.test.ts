@@ -68,6 +68,15 @@ describe("the stores' text codec", () => {
     expect(decodeValue({ a: "\u00100", n: 1, list: [{ content: "\u0010dc00" }], nothing: null })).toEqual({ a: "\u0000", n: 1, list: [{ content: "\udc00" }], nothing: null });
   });
 
+  it("returns a row with nothing to decode as it is, and copies (never changes) one with something to decode", () => {
+    const plain = { a: "text", n: 1, list: [{ content: "x" }], nothing: null };
+    expect(decodeValue(plain)).toBe(plain);
+    const row = { a: "ok", list: ["fine", "\u00100"] };
+    const out = decodeValue(row);
+    expect(out).toEqual({ a: "ok", list: ["fine", "\u0000"] });
+    expect(row).toEqual({ a: "ok", list: ["fine", "\u00100"] });
+  });
+
   it("dead-letter keys: the caller's key, hashed past 200 characters; without one a hash that tells lone surrogates apart", () => {
     expect(deadLetterKey({ source: "whatsapp", reason: "r", payload: "p", key: "whatsapp:wamid.1" })).toBe("whatsapp:wamid.1");
     expect(deadLetterKey({ source: "whatsapp", reason: "r", payload: "p", key: "k".repeat(201) })).toMatch(/^sha256:[0-9a-f]{64}$/);

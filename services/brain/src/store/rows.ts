@@ -19,14 +19,30 @@ export function encodeParams(params: readonly unknown[]): unknown[] {
   return params.map((p) => (typeof p === "string" ? encodeText(p) : Array.isArray(p) ? p.map((x: unknown) => (typeof x === "string" ? encodeText(x) : x)) : p));
 }
 
-/** A value as a store reads it: every string decoded, also inside arrays and objects (PostgreSQL's json_agg). */
+/**
+ * A value as a store reads it: every string decoded, also inside arrays and objects (PostgreSQL's
+ * json_agg). What holds nothing to decode (nearly every row) is returned as it is, not copied: a
+ * copy of every row was ~9% of the reply worker's allocations (bench/brain/RESULTS.md).
+ */
 export function decodeValue<T>(v: T): T {
   if (typeof v === "string") return decodeText(v) as T;
-  if (Array.isArray(v)) return v.map(decodeValue) as T;
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      const d = decodeValue(x);
+      if (d !== x) (out ??= v.slice())[i] = d;
+    }
+    return (out ?? v) as T;
+  }
   if (v !== null && typeof v === "object" && !Buffer.isBuffer(v) && !(v instanceof Date)) {
-    const out: Row = {};
-    for (const [k, x] of Object.entries(v as Row)) out[k] = decodeValue(x);
-    return out as T;
+    let out: Row | undefined;
+    for (const k in v) {
+      const x: unknown = (v as Row)[k];
+      const d = decodeValue(x);
+      if (d !== x) (out ??= { ...(v as Row) })[k] = d;
+    }
+    return (out ?? v) as T;
   }
   return v;
 }

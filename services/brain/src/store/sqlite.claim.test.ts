@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { CLAIMABLE_SQLITE, SqliteBrainStore } from "./sqlite.js";
+import { CLAIM_SQLITE, SqliteBrainStore } from "./sqlite.js";
 
 const dir = mkdtempSync(join(tmpdir(), "brain-claim-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,9 +21,11 @@ it("a claim chooses through learners_free and learners_leased, never a scan of t
   await store.close();
   const db = new Database(path, { readonly: true });
   try {
-    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${CLAIMABLE_SQLITE}`).all(1, 2, 1, 2, 2) as { detail: string }[]).map((r) => r.detail);
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${CLAIM_SQLITE}`).all("o", 3, 1, 2, 1, 2, 2) as { detail: string }[]).map((r) => r.detail);
     const learners = plan.filter((d) => /\blearners\b/.test(d));
+    // The update finds each chosen learner by its key; the choice reads the two partial indexes.
     expect(learners, plan.join("\n")).toEqual([
+      expect.stringMatching(/^SEARCH learners USING (COVERING )?INDEX sqlite_autoindex_learners_1 \(id=\?\)/),
       expect.stringMatching(/^SEARCH learners USING (COVERING )?INDEX learners_free /),
       expect.stringMatching(/^SEARCH learners USING (COVERING )?INDEX learners_leased \(lease_until<\?\)/),
     ]);

@@ -25,6 +25,8 @@ export const CLAIMABLE_SQLITE = `SELECT id FROM (
     UNION ALL
     SELECT * FROM (SELECT id, next_pending FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NOT NULL AND lease_until < ? ORDER BY lease_until ${LIMIT})
   ) ORDER BY next_pending ${LIMIT}`;
+/** The claim: the chosen learners leased in one statement (owner, until, then CLAIMABLE_SQLITE's parameters). */
+export const CLAIM_SQLITE = `UPDATE learners SET lease_owner = ?, lease_until = ? WHERE id IN (${CLAIMABLE_SQLITE}) RETURNING *`;
 
 /**
  * A prepared statement that binds through the text codec (rows.ts): parameters encoded, rows
@@ -219,13 +221,27 @@ export class SqliteBrainStore implements BrainStore {
     });
   }
 
-  /** Settle a pending inbox row and keep its learner's marker in step (inside the caller's transaction). */
-  private settleInbound(id: number, state: "done" | "failed"): void {
+  /**
+   * Settle a pending inbox row and keep its learner's marker in step (inside the caller's
+   * transaction); with `release`, the learner's lease is released in the same statement when it
+   * is that learner's (else apart). SET reads the row as it was, so the lease test sees the old owner.
+   */
+  private settleInbound(id: number, state: "done" | "failed", release?: Release): void {
     const r = this.q("UPDATE inbox SET state = ? WHERE id = ? AND state = 'pending' RETURNING learner_id").get(state, id) as { learner_id: string } | undefined;
-    if (!r) return;
-    this.q(
-      `UPDATE learners SET pending_count = pending_count - 1, next_pending = CASE WHEN pending_count <= 1 THEN NULL ELSE next_pending END WHERE id = ?`,
-    ).run(r.learner_id);
+    const marker = "pending_count = pending_count - 1, next_pending = CASE WHEN pending_count <= 1 THEN NULL ELSE next_pending END";
+    if (r && release?.learnerId === r.learner_id) {
+      this.q(
+        `UPDATE learners SET ${marker}, lease_until = CASE WHEN lease_owner = ? THEN ? ELSE lease_until END,
+           lease_owner = CASE WHEN lease_owner = ? THEN NULL ELSE lease_owner END WHERE id = ?`,
+      ).run(release.owner, release.retryAt ?? 0, release.owner, r.learner_id);
+      return;
+    }
+    if (r) this.q(`UPDATE learners SET ${marker} WHERE id = ?`).run(r.learner_id);
+    if (release) this.releaseSync(release);
+  }
+
+  private releaseSync(rel: Release): void {
+    this.q("UPDATE learners SET lease_owner = NULL, lease_until = ? WHERE id = ? AND lease_owner = ?").run(rel.retryAt ?? 0, rel.learnerId, rel.owner);
   }
 
   private upsertStatus(s: StatusInput, now: number): void {
@@ -249,14 +265,11 @@ export class SqliteBrainStore implements BrainStore {
    * schema v5), merged. Neither read steps over a learner that is in flight.
    */
   private claimSome(owner: string, now: number, leaseMs: number, n: number): Promise<Claim[]> {
-    const tx = this.db.transaction(() => {
-      const ids = this.q(CLAIMABLE_SQLITE).all(now, n, now, n, n) as { id: string }[];
-      return ids.map(({ id }) => {
-        const row = this.q("UPDATE learners SET lease_owner = ?, lease_until = ? WHERE id = ? RETURNING *").get(owner, now + leaseMs, id) as Row;
-        return { learner: learnerFromRow(row), owner };
-      });
-    });
-    return this.write(() => tx.immediate());
+    // One statement (SQLite reads the IN list before it updates); RETURNING has no order of its own.
+    const stmt = this.q(CLAIM_SQLITE);
+    return this.write(() => (stmt.all(owner, now + leaseMs, now, n, now, n, n) as Row[])
+      .sort((a, b) => Number(a.next_pending) - Number(b.next_pending))
+      .map((row) => ({ learner: learnerFromRow(row), owner })));
   }
   async claimWork(owner: string, now: number, leaseMs: number, opts: { learners: number; batch: number; historyRows: number; day: string }): Promise<Work[]> {
     const claims = await this.claimSome(owner, now, leaseMs, opts.learners);
@@ -286,7 +299,7 @@ export class SqliteBrainStore implements BrainStore {
     return r?.attempts ?? 0;
   }
   async releaseLearner(learnerId: string, owner: string, retryAt = 0): Promise<void> {
-    await this.write(() => this.q("UPDATE learners SET lease_owner = NULL, lease_until = ? WHERE id = ? AND lease_owner = ?").run(retryAt, learnerId, owner));
+    await this.write(() => this.releaseSync({ learnerId, owner, retryAt }));
   }
   async renewLease(learnerId: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
     return (await this.write(() => this.q("UPDATE learners SET lease_until = ? WHERE id = ? AND lease_owner = ?").run(now + leaseMs, learnerId, owner))).changes === 1;
@@ -344,13 +357,15 @@ export class SqliteBrainStore implements BrainStore {
     const tx = this.db.transaction(() => recs.map((rec) => this.recordSync(rec)));
     return this.write(() => tx.immediate());
   }
+  /** The outbound row first: a key already recorded returns that row and writes nothing else. */
   private recordSync(rec: ReplyRecord): OutboundRow {
-    const existing = this.q("SELECT * FROM outbound WHERE key = ?").get(rec.outbound.key) as Row | undefined;
-    if (existing) return outboundFromRow(existing);
+    const row = this.q(
+      "INSERT INTO outbound (key, learner_id, payload, state, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (key) DO NOTHING RETURNING *",
+    ).get(rec.outbound.key, rec.learnerId, rec.outbound.payload, rec.outbound.at, rec.outbound.at) as Row | undefined;
+    if (!row) return outboundFromRow(this.q("SELECT * FROM outbound WHERE key = ?").get(rec.outbound.key) as Row);
     if (rec.history) {
-      const ins = this.q("INSERT INTO history (learner_id, role, content, at) VALUES (?, ?, ?, ?)");
-      ins.run(rec.learnerId, "user", rec.history.user, rec.history.at);
-      ins.run(rec.learnerId, "assistant", rec.history.assistant, rec.history.at);
+      const h = rec.history;
+      this.q("INSERT INTO history (learner_id, role, content, at) VALUES (?, 'user', ?, ?), (?, 'assistant', ?, ?)").run(rec.learnerId, h.user, h.at, rec.learnerId, h.assistant, h.at);
     }
     if (rec.usage) {
       const u = rec.usage;
@@ -362,9 +377,6 @@ export class SqliteBrainStore implements BrainStore {
       ).run(u.learnerId, u.day, u.model, u.messages, u.promptTokens, u.completionTokens, u.costUsd);
     }
     if (rec.quotaNoticeDay) this.q("UPDATE learners SET quota_notice_day = ? WHERE id = ?").run(rec.quotaNoticeDay, rec.learnerId);
-    const row = this.q(
-      "INSERT INTO outbound (key, learner_id, payload, state, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?) RETURNING *",
-    ).get(rec.outbound.key, rec.learnerId, rec.outbound.payload, rec.outbound.at, rec.outbound.at) as Row;
     return outboundFromRow(row);
   }
   async markOutbound(id: number, result: { state: "sent"; waMessageId: string } | { state: "failed"; error: string }, now: number): Promise<void> {
@@ -382,9 +394,8 @@ export class SqliteBrainStore implements BrainStore {
     await this.write(() => this.db.transaction(() => {
       for (const it of items) {
         this.markSync(it.outboundId, it.result, it.now);
-        if (it.inboundId !== undefined) this.settleInbound(it.inboundId, "done");
-        const rel = it.release;
-        if (rel) this.q("UPDATE learners SET lease_owner = NULL, lease_until = ? WHERE id = ? AND lease_owner = ?").run(rel.retryAt ?? 0, rel.learnerId, rel.owner);
+        if (it.inboundId !== undefined) this.settleInbound(it.inboundId, "done", it.release);
+        else if (it.release) this.releaseSync(it.release);
       }
     }).immediate());
   }
