@@ -79,12 +79,15 @@ export function learnerFromRow(r: Row): Learner {
   };
 }
 
-/** Pending messages with the reply recorded for each (if any), in one query; $n placeholders. */
+/**
+ * Pending messages with the reply recorded for each (if any), in one query; $n placeholders. The
+ * learner's rows from its marker on (schema v6: next_pending is at most the oldest pending id).
+ */
 export const PENDING_SQL = `
   SELECT i.*, o.id AS o_id, o.key AS o_key, o.learner_id AS o_learner_id, o.payload AS o_payload, o.state AS o_state,
          o.wa_message_id AS o_wa_message_id, o.error AS o_error, o.attempts AS o_attempts, o.created_at AS o_created_at, o.updated_at AS o_updated_at
-  FROM inbox i LEFT JOIN outbound o ON o.key = 'reply:' || i.wa_id
-  WHERE i.learner_id = $1 AND i.state = 'pending' ORDER BY i.id LIMIT $2`;
+  FROM learners l JOIN inbox i ON i.learner_id = l.id AND i.id >= l.next_pending LEFT JOIN outbound o ON o.key = 'reply:' || i.wa_id
+  WHERE l.id = $1 AND i.state = 'pending' ORDER BY i.id LIMIT $2`;
 
 /**
  * The backlog gauge: the maintained counts (schema v3) of learners with something pending, free

@@ -154,12 +154,29 @@ CREATE INDEX learners_leased ON learners (lease_until) WHERE next_pending IS NOT
 DROP INDEX learners_claimable;
 `;
 
+/**
+ * Version 6, SQLite only: a learner's pending messages from its marker, not through an index of
+ * their own. `next_pending` (v3) is at most the id of the learner's oldest pending message
+ * whenever it has one, and on SQLite a settle moves it to the oldest message still pending (one
+ * writer at a time: ids are given in commit order, so no earlier message can commit later), so
+ * `inbox_learner (learner_id, id)` from `id >= next_pending` reads that learner's pending rows and
+ * at most the one just settled. `inbox_learner_pending` (v4) is dropped, and with it an index
+ * entry written when a message arrives and another when it is settled. PostgreSQL keeps it: its
+ * ids can commit out of order, so a settle cannot move the marker past a message still to commit,
+ * and the marker alone could leave many settled rows to step over. An index only: the previous
+ * release's statements work without it.
+ */
+const pendingFromMarker = `
+DROP INDEX inbox_learner_pending;
+`;
+
 export const sqliteMigrations: Migration[] = [
   { version: 1, name: "brain initial", sql: tables({ pk: "INTEGER PRIMARY KEY AUTOINCREMENT", big: "integer", real: "real", bool: "integer", f: "0" }) },
   { version: 2, name: "dead letters keyed", sql: deadLetterKeys },
   { version: 3, name: "pending marker per learner", sql: pendingMarker({ big: "integer" }) },
   { version: 4, name: "pending inbox per learner", sql: pendingPerLearner },
   { version: 5, name: "free and leased learners apart", sql: claimableSplit },
+  { version: 6, name: "pending messages from the marker", sql: pendingFromMarker },
 ];
 
 export const postgresMigrations: Migration[] = [

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { CLAIM_SQLITE, SqliteBrainStore } from "./sqlite.js";
+import { CLAIM_SQLITE, PENDING_SQLITE, SqliteBrainStore } from "./sqlite.js";
 
 const dir = mkdtempSync(join(tmpdir(), "brain-claim-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,6 +29,25 @@ it("a claim chooses through learners_free and learners_leased, never a scan of t
       expect.stringMatching(/^SEARCH learners USING (COVERING )?INDEX learners_free /),
       expect.stringMatching(/^SEARCH learners USING (COVERING )?INDEX learners_leased \(lease_until<\?\)/),
     ]);
+  } finally {
+    db.close();
+  }
+});
+
+it("a learner's pending messages come through inbox_learner from its marker on (schema v6)", async () => {
+  const path = join(dir, "pending.db");
+  const store = new SqliteBrainStore(path);
+  await store.migrate();
+  await store.close();
+  const db = new Database(path, { readonly: true });
+  try {
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${PENDING_SQLITE}`).all("l", 20) as { detail: string }[]).map((r) => r.detail);
+    expect(plan, plan.join("\n")).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^SEARCH l USING INDEX sqlite_autoindex_learners_1 \(id=\?\)/),
+      expect.stringMatching(/^SEARCH i USING INDEX inbox_learner \(learner_id=\? AND id>\?\)/),
+    ]));
+    expect(plan.filter((d) => /^SCAN/.test(d) && !/TEMP B-TREE/.test(d)), plan.join("\n")).toEqual([]);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'inbox_learner_pending'").all()).toEqual([]);
   } finally {
     db.close();
   }

@@ -18,7 +18,8 @@ import {
 
 /** A bound LIMIT goes behind a cast (the kit's sqliteLimit says why). */
 const LIMIT = `LIMIT ${sqliteLimit("?")}`;
-const PENDING_SQLITE = PENDING_SQL.replace(/\$(\d)/g, "?").replace(/LIMIT \?$/, LIMIT);
+/** A learner's pending messages (exported for the plan test). */
+export const PENDING_SQLITE = PENDING_SQL.replace(/\$(\d)/g, "?").replace(/LIMIT \?$/, LIMIT);
 /** The claim's choice (claimSome): free learners and run-out leases, each through its own index. */
 export const CLAIMABLE_SQLITE = `SELECT id FROM (
     SELECT * FROM (SELECT id, next_pending FROM learners WHERE next_pending IS NOT NULL AND lease_owner IS NULL AND lease_until < ? ORDER BY next_pending ${LIMIT})
@@ -228,7 +229,9 @@ export class SqliteBrainStore implements BrainStore {
    */
   private settleInbound(id: number, state: "done" | "failed", release?: Release): void {
     const r = this.q("UPDATE inbox SET state = ? WHERE id = ? AND state = 'pending' RETURNING learner_id").get(state, id) as { learner_id: string } | undefined;
-    const marker = "pending_count = pending_count - 1, next_pending = CASE WHEN pending_count <= 1 THEN NULL ELSE next_pending END";
+    // The marker moves to the oldest message still pending (schema v6), found from where it was.
+    const marker = `pending_count = pending_count - 1, next_pending = CASE WHEN pending_count <= 1 THEN NULL ELSE COALESCE(
+      (SELECT min(x.id) FROM inbox x WHERE x.learner_id = learners.id AND x.state = 'pending' AND x.id >= learners.next_pending), next_pending) END`;
     if (r && release?.learnerId === r.learner_id) {
       this.q(
         `UPDATE learners SET ${marker}, lease_until = CASE WHEN lease_owner = ? THEN ? ELSE lease_until END,
