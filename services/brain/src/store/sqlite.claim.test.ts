@@ -14,12 +14,17 @@ import { CLAIM_SQLITE, PENDING_SQLITE, SqliteBrainStore } from "./sqlite.js";
 const dir = mkdtempSync(join(tmpdir(), "brain-claim-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-it("a claim chooses through learners_free and learners_leased, never a scan of the learners", async () => {
-  const path = join(dir, "brain.db");
+/** A migrated brain database, opened read-only for EXPLAIN. */
+async function migrated(name: string): Promise<Database.Database> {
+  const path = join(dir, name);
   const store = new SqliteBrainStore(path);
   await store.migrate();
   await store.close();
-  const db = new Database(path, { readonly: true });
+  return new Database(path, { readonly: true });
+}
+
+it("a claim chooses through learners_free and learners_leased, never a scan of the learners", async () => {
+  const db = await migrated("brain.db");
   try {
     const plan = (db.prepare(`EXPLAIN QUERY PLAN ${CLAIM_SQLITE}`).all("o", 3, 1, 2, 1, 2, 2) as { detail: string }[]).map((r) => r.detail);
     const learners = plan.filter((d) => /\blearners\b/.test(d));
@@ -35,11 +40,7 @@ it("a claim chooses through learners_free and learners_leased, never a scan of t
 });
 
 it("a learner's pending messages come through inbox_learner from its marker on (schema v6)", async () => {
-  const path = join(dir, "pending.db");
-  const store = new SqliteBrainStore(path);
-  await store.migrate();
-  await store.close();
-  const db = new Database(path, { readonly: true });
+  const db = await migrated("pending.db");
   try {
     const plan = (db.prepare(`EXPLAIN QUERY PLAN ${PENDING_SQLITE}`).all("l", 20) as { detail: string }[]).map((r) => r.detail);
     expect(plan, plan.join("\n")).toEqual(expect.arrayContaining([
