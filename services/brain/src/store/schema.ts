@@ -169,6 +169,12 @@ DROP INDEX learners_claimable;
 const pendingFromMarker = `
 DROP INDEX inbox_learner_pending;
 `;
+/**
+ * Version 6 on PostgreSQL changes nothing (it keeps inbox_learner_pending, above): the version is
+ * recorded so that both stores of one release are at the same versions, which the tier mover
+ * (migrate/) requires before it copies a store either way.
+ */
+const pendingFromMarkerPostgres = `SELECT 1;`;
 
 export const sqliteMigrations: Migration[] = [
   { version: 1, name: "brain initial", sql: tables({ pk: "INTEGER PRIMARY KEY AUTOINCREMENT", big: "integer", real: "real", bool: "integer", f: "0" }) },
@@ -185,4 +191,5 @@ export const postgresMigrations: Migration[] = [
   { version: 3, name: "pending marker per learner", sql: pendingMarker({ big: "bigint" }) },
   { version: 4, name: "pending inbox per learner", sql: pendingPerLearner },
   { version: 5, name: "free and leased learners apart", sql: claimableSplit },
+  { version: 6, name: "pending messages from the marker", sql: pendingFromMarkerPostgres },
 ];
