@@ -155,7 +155,7 @@ DROP INDEX learners_claimable;
 `;
 
 /**
- * Version 6, SQLite only: a learner's pending messages from its marker, not through an index of
+ * Version 6, a change on SQLite only: a learner's pending messages from its marker, not through an index of
  * their own. `next_pending` (v3) is at most the id of the learner's oldest pending message
  * whenever it has one, and on SQLite a settle moves it to the oldest message still pending (one
  * writer at a time: ids are given in commit order, so no earlier message can commit later), so
