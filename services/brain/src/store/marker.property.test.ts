@@ -87,7 +87,7 @@ async function postgresDb(): Promise<Db> {
 const kinds: ["sqlite" | "postgres", () => Promise<Db>][] = [["sqlite", sqliteDb]];
 if (await available("postgres", PG_URL)) kinds.push(["postgres", postgresDb]);
 
-describe.each(kinds)("pending marker on %s", (_kind, open) => {
+describe.each(kinds)("pending marker on %s", (kind, open) => {
   let db: Db;
   let run = 0;
   beforeAll(async () => {
@@ -144,7 +144,7 @@ describe.each(kinds)("pending marker on %s", (_kind, open) => {
           expect({ id: m.id, count: m.pending_count, marked: m.next_pending !== null }).toEqual({ id: m.id, count: m.pending, marked: m.pending > 0 });
           // SQLite moves the marker to the oldest pending message at each settle (schema v6); on
           // PostgreSQL it may stay behind (ids commit out of order there), never ahead.
-          if (m.first !== null && _kind === "sqlite") expect(m.next_pending).toBe(m.first);
+          if (m.first !== null && kind === "sqlite") expect(m.next_pending).toBe(m.first);
           if (m.first !== null) expect(m.next_pending!).toBeLessThanOrEqual(m.first);
           expect(m.lease_owner).toBeNull();
         }

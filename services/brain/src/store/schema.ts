@@ -155,16 +155,16 @@ DROP INDEX learners_claimable;
 `;
 
 /**
- * Version 6, a change on SQLite only: a learner's pending messages from its marker, not through an index of
- * their own. `next_pending` (v3) is at most the id of the learner's oldest pending message
- * whenever it has one, and on SQLite a settle moves it to the oldest message still pending (one
- * writer at a time: ids are given in commit order, so no earlier message can commit later), so
- * `inbox_learner (learner_id, id)` from `id >= next_pending` reads that learner's pending rows and
- * at most the one just settled. `inbox_learner_pending` (v4) is dropped, and with it an index
- * entry written when a message arrives and another when it is settled. PostgreSQL keeps it: its
- * ids can commit out of order, so a settle cannot move the marker past a message still to commit,
- * and the marker alone could leave many settled rows to step over. An index only: the previous
- * release's statements work without it.
+ * Version 6, a change on SQLite only: a learner's pending messages from its marker, not through
+ * an index of their own. `next_pending` (v3) is at most the id of the learner's oldest pending
+ * message whenever it has one, and on SQLite a settle moves it to the oldest message still
+ * pending (one writer at a time: ids are given in commit order, so no earlier message can commit
+ * later), so `inbox_learner (learner_id, id)` from `id >= next_pending` reads that learner's
+ * pending rows and at most the one just settled. `inbox_learner_pending` (v4) is dropped, and
+ * with it an index entry written when a message arrives and another when it is settled.
+ * PostgreSQL keeps it: its ids can commit out of order, so a settle cannot move the marker past a
+ * message still to commit, and the marker alone could leave many settled rows to step over. An
+ * index only: the previous release's statements work without it.
  */
 const pendingFromMarker = `
 DROP INDEX inbox_learner_pending;

@@ -29,6 +29,14 @@ export const CLAIMABLE_SQLITE = `SELECT id FROM (
 /** The claim: the chosen learners leased in one statement (owner, until, then CLAIMABLE_SQLITE's parameters). */
 export const CLAIM_SQLITE = `UPDATE learners SET lease_owner = ?, lease_until = ? WHERE id IN (${CLAIMABLE_SQLITE}) RETURNING *`;
 
+/** A settle's marker: one fewer pending, and next_pending moved to the oldest still pending (schema v6), found from where it was. */
+const SETTLE_MARKER = `pending_count = pending_count - 1, next_pending = CASE WHEN pending_count <= 1 THEN NULL ELSE COALESCE(
+      (SELECT min(x.id) FROM inbox x WHERE x.learner_id = learners.id AND x.state = 'pending' AND x.id >= learners.next_pending), next_pending) END`;
+const SETTLE_SQL = `UPDATE learners SET ${SETTLE_MARKER} WHERE id = ?`;
+/** The marker and the lease released in one statement (owner, retry time, owner, learner). */
+const SETTLE_RELEASE_SQL = `UPDATE learners SET ${SETTLE_MARKER}, lease_until = CASE WHEN lease_owner = ? THEN ? ELSE lease_until END,
+           lease_owner = CASE WHEN lease_owner = ? THEN NULL ELSE lease_owner END WHERE id = ?`;
+
 /**
  * A prepared statement that binds through the text codec (rows.ts): parameters encoded, rows
  * decoded. The store reaches SQL only through these, so no statement can skip the codec.
@@ -229,17 +237,11 @@ export class SqliteBrainStore implements BrainStore {
    */
   private settleInbound(id: number, state: "done" | "failed", release?: Release): void {
     const r = this.q("UPDATE inbox SET state = ? WHERE id = ? AND state = 'pending' RETURNING learner_id").get(state, id) as { learner_id: string } | undefined;
-    // The marker moves to the oldest message still pending (schema v6), found from where it was.
-    const marker = `pending_count = pending_count - 1, next_pending = CASE WHEN pending_count <= 1 THEN NULL ELSE COALESCE(
-      (SELECT min(x.id) FROM inbox x WHERE x.learner_id = learners.id AND x.state = 'pending' AND x.id >= learners.next_pending), next_pending) END`;
     if (r && release?.learnerId === r.learner_id) {
-      this.q(
-        `UPDATE learners SET ${marker}, lease_until = CASE WHEN lease_owner = ? THEN ? ELSE lease_until END,
-           lease_owner = CASE WHEN lease_owner = ? THEN NULL ELSE lease_owner END WHERE id = ?`,
-      ).run(release.owner, release.retryAt ?? 0, release.owner, r.learner_id);
+      this.q(SETTLE_RELEASE_SQL).run(release.owner, release.retryAt ?? 0, release.owner, r.learner_id);
       return;
     }
-    if (r) this.q(`UPDATE learners SET ${marker} WHERE id = ?`).run(r.learner_id);
+    if (r) this.q(SETTLE_SQL).run(r.learner_id);
     if (release) this.releaseSync(release);
   }
 
