@@ -54,4 +54,31 @@ describe.runIf(pgUp)("PgBrainStore lock order", () => {
     expect(await redelivery).toBe(0);
     expect((await store.learnerById(learner.id))!.lastInboundAt).toBe(T0 + 5);
   });
+
+  it("two webhook batches holding the same message ids in opposite orders: the one PostgreSQL aborts for the deadlock is run again", async () => {
+    const a = { waId: "wamid.lockA", phone: "447700900502", type: "text", body: "a", sentAt: T0 };
+    const b = { waId: "wamid.lockB", phone: "447700900502", type: "text", body: "b", sentAt: T0 };
+    await store.storeInbound([{ ...a, waId: "wamid.lock0" }], [], [], T0); // the learner exists
+    // Another batch, in its own transaction, has written b and will write a next.
+    await worker.query("BEGIN");
+    const other = await worker.query("SELECT id FROM learners WHERE phone = $1", [a.phone]);
+    const lid = (other.rows[0] as { id: string }).id;
+    const ins = "INSERT INTO inbox (wa_id, learner_id, type, body, sent_at, received_at) VALUES ($1, $2, 'text', $1, $3, $3) ON CONFLICT (wa_id) DO NOTHING";
+    await worker.query(ins, [b.waId, lid, T0]);
+    // This batch writes a, then waits on b.
+    const batch = store.storeInbound([a, b], [], [], T0).then((n) => `stored ${n}`, (err: unknown) => `failed: ${(err as Error).message}`);
+    for (;;) {
+      const waiting = await pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
+      if ((waiting.rows[0] as { n: number }).n > 0) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // The other batch now writes a: each waits for the other, and PostgreSQL aborts one of them.
+    const second = await worker.query(ins, [a.waId, lid, T0]).then(() => "ok", () => "aborted");
+    await worker.query(second === "ok" ? "COMMIT" : "ROLLBACK");
+    const outcome = await batch;
+    // Either way the batch is stored (by the rerun, or as no-ops after the other committed both).
+    expect(outcome).toMatch(/^stored [02]$/);
+    const rows = await pool.query("SELECT wa_id FROM inbox WHERE wa_id = ANY($1) ORDER BY wa_id", [[a.waId, b.waId]]);
+    expect(rows.rows.map((r: { wa_id: string }) => r.wa_id)).toEqual([a.waId, b.waId]);
+  });
 });

@@ -188,10 +188,30 @@ function coded(target: pg.Pool | pg.PoolClient): Queryable {
   };
 }
 
-/** A pool the store cannot query around the codec: no statement can skip it. */
+/** PostgreSQL's deadlock_detected: the statement it aborted has written nothing. */
+const DEADLOCK = "40P01";
+/** Runs of a statement PostgreSQL aborted for a deadlock, after the first. */
+const DEADLOCK_RERUNS = 3;
+
+/**
+ * A pool the store cannot query around the codec: no statement can skip it. A statement run on
+ * the pool is its own transaction, so one aborted for a deadlock wrote nothing and is run again
+ * at once (the other side of the deadlock goes on, so the rerun only waits for it): e.g. two
+ * webhook batches holding the same redelivered message ids in opposite orders. Statements on a
+ * client (`connect`, inside a transaction the caller holds) are not rerun.
+ */
 function codecPool(pool: pg.Pool): CodecPool {
+  const direct = coded(pool);
   return {
-    ...coded(pool),
+    query: async (q, values) => {
+      for (let rerun = 0; ; rerun++) {
+        try {
+          return await direct.query(q, values);
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== DEADLOCK || rerun >= DEADLOCK_RERUNS) throw err;
+        }
+      }
+    },
     connect: async () => {
       const c = await pool.connect();
       return { ...coded(c), release: () => c.release() };
