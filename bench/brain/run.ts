@@ -27,6 +27,7 @@ import { exitOnUsageError, intOption, parseCommandArgs, UsageError } from "../..
 import { topFunctions } from "./cpuprofile.js";
 import { describe, meanMs, type LatencyKind, type LatencySpec } from "./peers.js";
 import { cleanups, runTrial, type TrialOptions, type TrialResult } from "./trial.js";
+import { preallocateWal, walSettings } from "./wal.js";
 
 const usage = "npx tsx bench/brain/run.ts [--quick] [--db sqlite|postgres|both] [--rate 1000] [--warmup S] [--duration S] [--floor-duration S] [--steps N] [--step-duration S] [--learners 16000] [--in-flight N] [--headroom 1.5] [--llm lognormal|fixed] [--llm-median-ms 1500] [--llm-p99-ms 6000] [--cloud-median-ms 40] [--cloud-p99-ms 200] [--cloud-429 0.02] [--cloud-5xx 0.01] [--retry-after-s 1] [--seed 1] [--profile] [--pg-stats]";
 const cmd = "bench/brain";
@@ -70,6 +71,8 @@ const retryAfterS = int("retry-after-s", 1, 0);
 const HOLD = 0.95;
 const profile = args.profile === true;
 const pgStats = args["pg-stats"] === true;
+/** 1 GB of WAL ahead: each trial writes ~0.3 GB at 1,000 msg/s, and each trial's CREATE DATABASE checkpoints, recycling what the last one used. */
+const WAL_SEGMENTS = 64;
 const profileDir = (kind: string) => join(process.cwd(), "bench", ".out", `brain-${kind}`);
 
 /** The brain's concurrency keys as config.ts reads them when the run starts (another change may add or rename one). */
@@ -226,14 +229,17 @@ async function main(): Promise<void> {
   let pgServer: PrivatePostgres | undefined;
   let pgText = "";
   if (kinds.includes("postgres")) {
-    pgServer = await startPrivatePostgres({ settings: { fsync: "on", synchronous_commit: "on", full_page_writes: "on", ...(pgStats ? { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track": "all", "pg_stat_statements.track_planning": "on" } : {}) } });
+    pgServer = await startPrivatePostgres({ settings: { fsync: "on", synchronous_commit: "on", full_page_writes: "on", ...walSettings(WAL_SEGMENTS), ...(pgStats ? { shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track": "all", "pg_stat_statements.track_planning": "on" } : {}) } });
     const server = pgServer;
     cleanups.add(() => server.destroy());
     const c = new pg.Client({ connectionString: server.url });
     await c.connect();
     if (pgStats) await c.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    const t0 = Date.now();
+    const ahead = await preallocateWal(c, WAL_SEGMENTS);
+    process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] postgres: ${ahead} WAL segments pre-allocated in ${((Date.now() - t0) / 1000).toFixed(1)} s (bench/brain/wal.ts)\n`);
     const show = async (k: string) => String((await c.query(`SHOW ${k}`)).rows[0][k]);
-    pgText = `PostgreSQL ${await show("server_version")}, private server started by the run: fsync=${await show("fsync")}, synchronous_commit=${await show("synchronous_commit")}, shared_buffers=${await show("shared_buffers")}, max_connections=${await show("max_connections")}`;
+    pgText = `PostgreSQL ${await show("server_version")}, private server started by the run: fsync=${await show("fsync")}, synchronous_commit=${await show("synchronous_commit")}, shared_buffers=${await show("shared_buffers")}, max_connections=${await show("max_connections")}, ${ahead} WAL segments recycled ahead before the first trial, as on a running server (bench/brain/wal.ts)`;
     await c.end();
   }
   const git = (a: string[]) => spawnSync("git", a, { encoding: "utf8" }).stdout.trim();
