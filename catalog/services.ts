@@ -137,6 +137,7 @@ export const services: Record<ServiceName, ServiceSpec> = {
       { name: "STRIPE_PRICE_DEDICATED", description: "Stripe price id of the dedicated plan (payment links)", required: false, secret: false },
       { name: "BRAIN_WORKERS", description: "Concurrent inbox worker loops per replica (replies/s ≈ workers ÷ LLM latency)", required: false, secret: false, default: "64" },
       { name: "BRAIN_WORKERS_NICE", description: "Niceness (0-19) of the reply worker process, so webhook ingest gets the CPU first when both want it", required: false, secret: false, default: "10" },
+      { name: "BRAIN_WORKER_SEMI_SPACE_MB", description: "V8 young-generation semi-space of the reply worker process in MB (0: V8's default): fewer scavenges of replies waiting on the LLM", required: false, secret: false, default: "64" },
       { name: "BRAIN_LEASE_MS", description: "Lease on a learner while a worker answers it; more than twice LLM_TIMEOUT_MS", required: false, secret: false, default: "120000" },
     ],
     moduleEnv: {

@@ -41,6 +41,8 @@ export interface BrainConfig extends BaseConfig {
   leaseMs: number;
   /** Niceness of the worker process (0-19): on a busy CPU webhook ingest runs first. */
   workersNice: number;
+  /** V8 semi-space of the worker process in MB (0: V8's default). */
+  workerSemiSpaceMb: number;
 }
 
 export const BRAIN_PORT = 7403;
@@ -79,6 +81,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminToken: r.str("BRAIN_ADMIN_TOKEN"),
     workers: r.int("BRAIN_WORKERS", { default: 64, min: 1, max: 10_000 }),
     workersNice: r.int("BRAIN_WORKERS_NICE", { default: 10, min: 0, max: 19 }),
+    workerSemiSpaceMb: r.int("BRAIN_WORKER_SEMI_SPACE_MB", { default: 64, min: 0, max: 1024 }),
     leaseMs: r.int("BRAIN_LEASE_MS", { default: 120_000, min: 1_000, max: 3_600_000 }),
   };
   if (cfg.databaseUrl && !/^(sqlite:|postgres(ql)?:\/\/)/.test(cfg.databaseUrl)) r.problem(`DATABASE_URL: expected sqlite:<path> or postgres://…`);

@@ -69,6 +69,7 @@ async function main(): Promise<void> {
   const log = fastify({ logger: loggerOptions(config.logLevel, "brain") }).log;
   const workers = new ForkedWorkers({
     log,
+    semiSpaceMb: config.workerSemiSpaceMb,
     graceMs: graceMs(config) - 2_000,
     onGiveUp: (err) => {
       log.error({ err }, "reply workers cannot run: exiting");

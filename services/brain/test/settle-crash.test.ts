@@ -11,6 +11,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { getPriority } from "node:os";
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { available, freePort, PG_URL, seeded } from "@tierstack/common/testing";
 import { openBrainStore, type BrainStore } from "../src/store/index.js";
@@ -69,6 +70,8 @@ describe.concurrent.each(dbs)("SIGKILL of the worker process during grouped sett
     const first = (await workersPid(base))!;
     expect(new Set(threadNiceness(first))).toEqual(new Set([Math.max(getPriority(), 10)]));
     expect(new Set(threadNiceness(brain.pid!))).toEqual(new Set([getPriority()]));
+    // and with a larger young generation (BRAIN_WORKER_SEMI_SPACE_MB, 64 by default)
+    expect(readFileSync(`/proc/${first}/cmdline`, "utf8").split("\0")).toContain("--max-semi-space-size=64");
     store = await openBrainStore(database.url);
 
     /** Reply text → outbound key, for every message sent in. */
