@@ -55,10 +55,12 @@ export interface ForkOptions {
  * state is copied twice and promoted to the old generation, which then needs full collections.
  * With 64 MB, a quarter as many scavenges copy the same live state (bench/brain: worker CPU per
  * reply −4%, five pairs of runs; 192 MB was no better). The young generation takes three
- * semi-spaces of memory. A flag the parent was given already wins.
+ * semi-spaces of memory. A semi-space the parent was given already wins, on its command line or in
+ * NODE_OPTIONS (which the worker process inherits, and which a command-line flag would override).
  */
-export function workerExecArgv(parent: string[], semiSpaceMb: number): string[] {
-  if (semiSpaceMb <= 0 || parent.some((a) => /^--max-semi-space-size(=|$)/.test(a))) return [...parent];
+export function workerExecArgv(parent: string[], semiSpaceMb: number, nodeOptions = process.env.NODE_OPTIONS ?? ""): string[] {
+  const given = (a: string) => /^--max-semi-space-size(=|$)/.test(a);
+  if (semiSpaceMb <= 0 || parent.some(given) || nodeOptions.split(/\s+/).some(given)) return [...parent];
   return [...parent, `--max-semi-space-size=${semiSpaceMb}`];
 }
 
