@@ -15,6 +15,7 @@ import { createHmac } from "node:crypto";
 import http from "node:http";
 import { parseCommandArgs } from "../../cli/args.js";
 import { seeded } from "@tierstack/common/testing";
+import { ackSeconds } from "./acks.js";
 
 interface Args { url: string; secret: string; rate: number; durationMs: number; warmMs: number; ackWaitMs: number; learners: number; runId: string; seed: number }
 const args = JSON.parse(parseCommandArgs("bench/brain/load", "load.ts <json args>", process.argv.slice(2), {}).positionals[0] ?? "{}") as Args;
@@ -38,8 +39,12 @@ function payload(intended: number): Buffer {
   }));
 }
 
+/** A second of the window is slow when its own p99 ack is at least this (the goal's bound). */
+const SLOW_SECOND_MS = 50;
 let measureFrom = Infinity;
 const lat: number[] = [];
+/** [intended time, latency] of each measured ack, for the per-second view. */
+const acks: [number, number][] = [];
 const lag: number[] = [];
 /** Intended times of measured messages still awaiting their ack (counted at the end as lower bounds). */
 const pending = new Set<number>();
@@ -65,7 +70,9 @@ function post(intended: number): void {
         acked++;
         if (measured) {
           ackedInWindow++;
-          lat.push(wallNow() - intended);
+          const l = wallNow() - intended;
+          lat.push(l);
+          acks.push([intended, l]);
         }
       } else non200++;
     });
@@ -104,12 +111,17 @@ async function main(): Promise<void> {
   while (inFlight > 0 && wallNow() - stopAt < args.ackWaitMs) await new Promise((r) => setTimeout(r, 10));
   clearInterval(progress);
   const unacked = pending.size;
-  for (const t of pending) lat.push(wallNow() - t);
+  for (const t of pending) {
+    lat.push(wallNow() - t);
+    acks.push([t, wallNow() - t]);
+  }
+  const perSecond = ackSeconds(acks, measureFrom, SLOW_SECOND_MS);
   lat.sort((a, b) => a - b);
   lag.sort((a, b) => a - b);
   process.stdout.write(JSON.stringify({
     start, end: stopAt, measureFrom, sent, sentInWindow, acked, ackedInWindow, non200, errors, unacked,
     ackP50: q(lat, 0.5), ackP99: q(lat, 0.99), ackMax: lat.at(-1) ?? NaN, lagP99: q(lag, 0.99),
+    ackSeconds: perSecond.seconds, ackSlowSeconds: perSecond.slow, ackWorstSecondP99: perSecond.worstP99,
   }) + "\n");
   agent.destroy();
 }

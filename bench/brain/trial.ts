@@ -56,7 +56,7 @@ export interface TrialOptions {
 /** One statement's cost over the window, from pg_stat_statements (cluster-wide: the trial's database is the only busy one). */
 export interface StatementCost { query: string; calls: number; totalMs: number; meanMs: number; plans: number; planMs: number; rows: number; sharedHit: number; sharedRead: number }
 
-interface LoadResult { start: number; end: number; measureFrom: number; sent: number; sentInWindow: number; acked: number; ackedInWindow: number; non200: number; errors: number; unacked: number; ackP50: number; ackP99: number; ackMax: number; lagP99: number }
+interface LoadResult { start: number; end: number; measureFrom: number; sent: number; sentInWindow: number; acked: number; ackedInWindow: number; non200: number; errors: number; unacked: number; ackP50: number; ackP99: number; ackMax: number; lagP99: number; ackSeconds: number; ackSlowSeconds: number; ackWorstSecondP99: number }
 
 export interface TrialResult {
   rate: number;
@@ -69,6 +69,10 @@ export interface TrialResult {
   endBacklog: number;
   ackP50: number;
   ackP99: number;
+  /** Seconds of the window whose own p99 ack was ≥ 50 ms, of how many, and the worst second's p99. */
+  ackSlowSeconds: number;
+  ackSeconds: number;
+  ackWorstSecondP99: number;
   lagP99: number;
   replyP50: number;
   replyP99: number;
@@ -317,7 +321,7 @@ export async function runTrial(mode: "brain" | "floor", o: TrialOptions): Promis
       rate: o.rate, offered: res.sentInWindow / windowS, inbound: res.ackedInWindow / windowS, replies: first.length / windowS, ratio: first.length / Math.max(1, res.sentInWindow),
       secondHalfRatio: secondOut / Math.max(1, secondIn),
       maxBacklog: Math.max(0, ...inWindow.map((s) => s.backlog)), endBacklog: inWindow.at(-1)?.backlog ?? NaN,
-      ackP50: res.ackP50, ackP99: res.ackP99, lagP99: res.lagP99, replyP50: pct(replyLat, 0.5), replyP99: pct(replyLat, 0.99),
+      ackP50: res.ackP50, ackP99: res.ackP99, ackSlowSeconds: res.ackSlowSeconds, ackSeconds: res.ackSeconds, ackWorstSecondP99: res.ackWorstSecondP99, lagP99: res.lagP99, replyP50: pct(replyLat, 0.5), replyP99: pct(replyLat, 0.99),
       non200: res.non200 + res.errors + res.unacked, duplicates: cloud.duplicates, other: cloud.other, rejected429: cloud.rejected429, rejected5xx: cloud.rejected5xx,
       llmMaxInFlight: llm.maxInFlight, cpuMs, perUnit: units > 0 ? cpuMs / units : NaN, breakdown: byLabel(a.snap, b.snap, label), threadBreakdown, notCounted, brainBacklogGauge, ...(statements ? { statements } : {}),
     };
