@@ -334,3 +334,10 @@ export async function runTrial(mode: "brain" | "floor", o: TrialOptions): Promis
     cleanups.delete(dropDb);
   }
 }
+
+/** CPU-ms per message over several floor trials: their CPU ÷ their messages (a trial with no message adds nothing). */
+export function pooledFloor(floors: readonly Pick<TrialResult, "cpuMs" | "perUnit">[]): number {
+  const cpu = floors.reduce((s, t) => s + (t.perUnit > 0 ? t.cpuMs : 0), 0);
+  const messages = floors.reduce((s, t) => s + (t.perUnit > 0 ? t.cpuMs / t.perUnit : 0), 0);
+  return messages > 0 ? cpu / messages : NaN;
+}
