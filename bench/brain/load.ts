@@ -15,9 +15,9 @@ import { createHmac } from "node:crypto";
 import http from "node:http";
 import { parseCommandArgs } from "../../cli/args.js";
 import { seeded } from "@tierstack/common/testing";
-import { ackSeconds } from "./acks.js";
+import { ackSeconds, quantile } from "./latency.js";
 
-interface Args { url: string; secret: string; rate: number; durationMs: number; warmMs: number; ackWaitMs: number; learners: number; runId: string; seed: number }
+interface Args { url: string; secret: string; rate: number; durationMs: number; warmMs: number; ackWaitMs: number; learners: number; runId: string; seed: number; slowSecondMs: number }
 const args = JSON.parse(parseCommandArgs("bench/brain/load", "load.ts <json args>", process.argv.slice(2), {}).positionals[0] ?? "{}") as Args;
 const target = new URL(args.url);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
@@ -39,11 +39,8 @@ function payload(intended: number): Buffer {
   }));
 }
 
-/** A second of the window is slow when its own p99 ack is at least this (the goal's bound). */
-const SLOW_SECOND_MS = 50;
 let measureFrom = Infinity;
-const lat: number[] = [];
-/** [intended time, latency] of each measured ack, for the per-second view. */
+/** [intended time, latency] of each measured ack. */
 const acks: [number, number][] = [];
 const lag: number[] = [];
 /** Intended times of measured messages still awaiting their ack (counted at the end as lower bounds). */
@@ -70,9 +67,7 @@ function post(intended: number): void {
         acked++;
         if (measured) {
           ackedInWindow++;
-          const l = wallNow() - intended;
-          lat.push(l);
-          acks.push([intended, l]);
+          acks.push([intended, wallNow() - intended]);
         }
       } else non200++;
     });
@@ -85,7 +80,6 @@ function post(intended: number): void {
   req.end(body);
 }
 
-const q = (xs: number[], p: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]! : NaN);
 
 async function main(): Promise<void> {
   const start = wallNow();
@@ -111,16 +105,13 @@ async function main(): Promise<void> {
   while (inFlight > 0 && wallNow() - stopAt < args.ackWaitMs) await new Promise((r) => setTimeout(r, 10));
   clearInterval(progress);
   const unacked = pending.size;
-  for (const t of pending) {
-    lat.push(wallNow() - t);
-    acks.push([t, wallNow() - t]);
-  }
-  const perSecond = ackSeconds(acks, measureFrom, SLOW_SECOND_MS);
-  lat.sort((a, b) => a - b);
+  for (const t of pending) acks.push([t, wallNow() - t]);
+  const perSecond = ackSeconds(acks, measureFrom, args.slowSecondMs);
+  const lat = acks.map(([, l]) => l).sort((a, b) => a - b);
   lag.sort((a, b) => a - b);
   process.stdout.write(JSON.stringify({
     start, end: stopAt, measureFrom, sent, sentInWindow, acked, ackedInWindow, non200, errors, unacked,
-    ackP50: q(lat, 0.5), ackP99: q(lat, 0.99), ackMax: lat.at(-1) ?? NaN, lagP99: q(lag, 0.99),
+    ackP50: quantile(lat, 0.5), ackP99: quantile(lat, 0.99), ackMax: lat.at(-1) ?? NaN, lagP99: quantile(lag, 0.99),
     ackSeconds: perSecond.seconds, ackSlowSeconds: perSecond.slow, ackWorstSecondP99: perSecond.worstP99,
   }) + "\n");
   agent.destroy();

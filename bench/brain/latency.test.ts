@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ackSeconds } from "./acks.js";
+import { ackSeconds } from "./latency.js";
 
 describe("acks per second", () => {
   it("counts the seconds whose own p99 is over the threshold", () => {

@@ -1,3 +1,6 @@
+/** The p-quantile of ascending `sorted` (the value at rank ⌊p·n⌋), NaN when empty. */
+export const quantile = (sorted: readonly number[], p: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN);
+
 /**
  * Acks per second of intended send time: a p99 over a whole window can come from a few stalls
  * (a 100 ms pause every few seconds) or from every second being slow; the count of seconds whose
@@ -26,7 +29,7 @@ export function ackSeconds(acks: readonly (readonly [number, number])[], from: n
   let worstP99 = NaN;
   for (const b of bySecond.values()) {
     b.sort((x, y) => x - y);
-    const p99 = b[Math.min(b.length - 1, Math.floor(b.length * 0.99))]!;
+    const p99 = quantile(b, 0.99);
     if (p99 >= thresholdMs) slow++;
     if (!(p99 <= worstP99)) worstP99 = p99;
   }
